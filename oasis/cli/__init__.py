@@ -1,0 +1,11 @@
+"""Command line interface: `oasis COMMAND`.
+
+Each command lives in its own module and registers itself on `app`.
+"""
+
+from oasis.cli import ingest, serve  # noqa: F401  (registers commands)
+from oasis.cli.app import app
+
+
+def main() -> None:
+    app()

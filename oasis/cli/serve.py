@@ -1,0 +1,33 @@
+"""`oasis serve`: the HTTP API on uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from oasis.api import create_app
+from oasis.cli.app import app, console, fail, settings_from
+from oasis.store import StoreLockedError, open_signal_store
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Listen address [default: server.host]")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port [default: server.port]")] = None,
+) -> None:
+    """Run the OASIS service (API, OpenAPI at /openapi.json, docs at /docs)."""
+    settings = settings_from(ctx)
+    try:
+        store = open_signal_store(settings)
+    except StoreLockedError as exc:
+        raise fail(str(exc)) from None
+    host = host or settings.server.host
+    port = port or settings.server.port
+    console.print(f"OASIS on http://{host}:{port}  (data dir {settings.data_dir})")
+    try:
+        uvicorn.run(create_app(settings, store=store), host=host, port=port, log_level="info")
+    finally:
+        store.close()

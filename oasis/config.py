@@ -1,0 +1,118 @@
+"""Settings: defaults here, overridden by a YAML file, overridden by `OASIS_*` variables.
+
+The YAML file is the one named by `--config` or `OASIS_CONFIG`; nested keys
+map to variables with a double underscore, e.g. `store.retention_days` is
+`OASIS_STORE__RETENTION_DAYS`. Unknown keys are an error, so a typo in a
+config file is reported at start instead of silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+
+def default_data_dir() -> Path:
+    """`$XDG_DATA_HOME/oasis`, or `~/.local/share/oasis` when that is unset."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "oasis"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreSettings(_Section):
+    backend: Literal["duckdb"] = Field("duckdb", description="Signal store engine.")
+    retention_days: float = Field(
+        14.0, ge=0, description="Signals older than this are deleted; 0 keeps everything."
+    )
+
+
+class IngestSettings(_Section):
+    batch_size: int = Field(20_000, ge=1, description="Records written to the store at once.")
+    max_errors: int = Field(
+        1_000, ge=0, description="Rejected records listed in a report (the count stays exact)."
+    )
+    max_body_mb: float = Field(64.0, gt=0, description="Largest accepted HTTP ingest body.")
+    workers: int = Field(
+        0, ge=0, description="Parser processes for `oasis ingest` of large files; "
+        "0 picks one per CPU for files over 64 MB and none for smaller ones."
+    )
+
+
+class ServerSettings(_Section):
+    host: str = Field("127.0.0.1", description="Address `oasis serve` listens on.")
+    port: int = Field(8080, ge=1, le=65535, description="Port `oasis serve` listens on.")
+    retention_interval_seconds: float = Field(
+        3600.0, gt=0, description="How often the server applies the retention period."
+    )
+
+
+class Settings(BaseSettings):
+    """All of OASIS's configuration; see docs/configuration.md."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OASIS_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir,
+                           description="Where every embedded database lives.")
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @property
+    def signal_store_path(self) -> Path:
+        return self.data_dir / "signals.duckdb"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Variables beat the file; the file is passed in as init values by `load_settings`.
+        return env_settings, init_settings
+
+
+class ConfigError(ValueError):
+    """The configuration file or variables are invalid; the message says where."""
+
+
+def load_settings(config_file: Path | None = None) -> Settings:
+    """Settings from `config_file` (or `$OASIS_CONFIG`) and the environment."""
+    path = config_file or (Path(p) if (p := os.environ.get("OASIS_CONFIG")) else None)
+    values: dict = {}
+    if path is not None:
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        where = f"config file {path} or OASIS_* variables" if path else "OASIS_* variables"
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings in {where}: {problems}") from None
+
+
+__all__ = ["ConfigError", "Settings", "default_data_dir", "load_settings"]

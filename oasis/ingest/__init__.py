@@ -1,0 +1,6 @@
+"""Getting signals in: files, stdin and HTTP bodies, with per-record rejection."""
+
+from oasis.ingest.pipeline import BodyError, Ingestor, IngestReport, Rejection
+from oasis.ingest.sources import open_source
+
+__all__ = ["BodyError", "IngestReport", "Ingestor", "Rejection", "open_source"]

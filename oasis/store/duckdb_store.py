@@ -1,0 +1,313 @@
+"""The embedded signal store: one DuckDB file under the data dir.
+
+Rows go in as Arrow batches (one columnar insert per batch, not one per
+record) and come out through SQL aggregations, which DuckDB runs vectorised
+over millions of rows. Timestamps are stored as naive UTC `TIMESTAMP`s so no
+session time zone can shift them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from oasis.signals import ERROR_LEVELS, DeploymentRecord, Level, LogRecord, Signal
+from oasis.store.base import (
+    AppendResult,
+    LogCount,
+    LogGroup,
+    MetricStats,
+    RetentionResult,
+    ServiceSummary,
+)
+from oasis.store.batch import SignalBatch
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS logs (
+    id VARCHAR, ts TIMESTAMP NOT NULL, service VARCHAR NOT NULL, level VARCHAR NOT NULL,
+    message VARCHAR NOT NULL, error_type VARCHAR, host VARCHAR, trace_id VARCHAR,
+    span_id VARCHAR, attributes VARCHAR
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    id VARCHAR, ts TIMESTAMP NOT NULL, service VARCHAR NOT NULL, name VARCHAR NOT NULL,
+    value DOUBLE NOT NULL, unit VARCHAR, host VARCHAR, attributes VARCHAR
+);
+CREATE TABLE IF NOT EXISTS deployments (
+    id VARCHAR, ts TIMESTAMP NOT NULL, service VARCHAR NOT NULL, version VARCHAR NOT NULL,
+    previous_version VARCHAR, author VARCHAR, description VARCHAR, attributes VARCHAR
+);
+-- Client-given ids already stored, so that re-sending a batch stores nothing twice.
+CREATE TABLE IF NOT EXISTS signal_ids (id VARCHAR NOT NULL, ts TIMESTAMP NOT NULL);
+"""
+
+_ERRORS_ONLY = " AND level IN ({})".format(", ".join(f"'{lvl.value}'" for lvl in ERROR_LEVELS))
+
+
+class StoreLockedError(RuntimeError):
+    """Another process holds the store file open for writing."""
+
+
+class DuckDBSignalStore:
+    """`SignalStore` over a DuckDB file (or memory, with `path=None`).
+
+    One connection guarded by a lock: DuckDB allows a single writing process,
+    and within it serialising appends keeps id de-duplication exact.
+    """
+
+    def __init__(self, path: Path | None, *, retention_days: float = 14.0) -> None:
+        self.path = path
+        self.retention = timedelta(days=retention_days) if retention_days > 0 else None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(str(path) if path is not None else ":memory:")
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreLockedError(
+                    f"the signal store {path} is in use by another process "
+                    "(is `oasis serve` running? send data to it with `oasis ingest --url`)"
+                ) from exc
+            raise
+        self._lock = threading.RLock()
+        # The default (16 MB) checkpoints every few batches; bulk ingest runs ~2x
+        # faster checkpointing less often, and the WAL is replayed after a crash anyway.
+        self._con.execute("SET wal_autocheckpoint = '256MB'")
+        self._con.execute(_SCHEMA)
+
+    # --- writing -----------------------------------------------------------
+
+    def append(self, records: Sequence[Signal]) -> AppendResult:
+        return self.append_batch(SignalBatch.from_records(records))
+
+    def append_batch(self, batch: SignalBatch) -> AppendResult:
+        with self._lock:
+            tables, duplicates = self._drop_known_ids(batch.tables)
+            self._con.execute("BEGIN")
+            try:
+                for name, table in tables.items():
+                    if table.num_rows:
+                        self._insert(name, table)
+                ids = [
+                    t.select(["id", "ts"]).filter(pc.is_valid(t.column("id")))
+                    for t in tables.values()
+                ]
+                if any(t.num_rows for t in ids):
+                    self._insert("signal_ids", pa.concat_tables(ids))
+                self._con.execute("COMMIT")
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            accepted = sum(t.num_rows for t in tables.values())
+            return AppendResult(accepted=accepted, duplicates=duplicates)
+
+    def _drop_known_ids(self, tables: dict[str, pa.Table]) -> tuple[dict[str, pa.Table], int]:
+        """Leave out rows whose id is stored already or came earlier in this batch."""
+        id_lists = {
+            name: t.column("id").to_pylist()
+            for name, t in tables.items()
+            if t.column("id").null_count < t.num_rows
+        }
+        if not id_lists:
+            return tables, 0
+        batch_ids = {i for ids in id_lists.values() for i in ids if i is not None}
+        self._con.register("batch_ids", pa.table({"id": pa.array(list(batch_ids), pa.string())}))
+        try:
+            seen = {
+                row[0]
+                for row in self._con.execute(
+                    "SELECT b.id FROM batch_ids b SEMI JOIN signal_ids s ON s.id = b.id"
+                ).fetchall()
+            }
+        finally:
+            self._con.unregister("batch_ids")
+        kept: dict[str, pa.Table] = dict(tables)
+        duplicates = 0
+        for name, ids in id_lists.items():
+            mask = []
+            for record_id in ids:
+                fresh = record_id is None or record_id not in seen
+                if record_id is not None:
+                    seen.add(record_id)
+                mask.append(fresh)
+            kept[name] = tables[name].filter(pa.array(mask, pa.bool_()))
+            duplicates += tables[name].num_rows - kept[name].num_rows
+        return kept, duplicates
+
+    def _insert(self, table: str, batch: pa.Table) -> None:
+        self._con.register("batch", batch)
+        try:
+            names = ", ".join(batch.column_names)
+            self._con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM batch")
+        finally:
+            self._con.unregister("batch")
+
+    def apply_retention(self, now: datetime) -> RetentionResult:
+        if self.retention is None:
+            return RetentionResult(cutoff=datetime.min.replace(tzinfo=UTC), logs=0, metrics=0,
+                                   deployments=0)
+        cutoff = now - self.retention
+        deleted = {}
+        with self._lock:
+            for table in ("logs", "metrics", "deployments", "signal_ids"):
+                row = self._con.execute(
+                    f"DELETE FROM {table} WHERE ts < ?", [_naive(cutoff)]
+                ).fetchone()
+                deleted[table] = row[0] if row else 0
+        return RetentionResult(cutoff=cutoff, logs=deleted["logs"], metrics=deleted["metrics"],
+                               deployments=deleted["deployments"])
+
+    # --- reading -----------------------------------------------------------
+
+    def log_counts(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        bucket_seconds: int = 60,
+        by: LogGroup = "level",
+        service: str | None = None,
+        errors_only: bool = False,
+    ) -> list[LogCount]:
+        if by not in ("level", "error_type"):
+            raise ValueError(f"cannot group log counts by {by!r}")
+        where, params = _window(start, end, service)
+        if errors_only:
+            where += _ERRORS_ONLY
+        sql = f"""
+            SELECT time_bucket(INTERVAL '{int(bucket_seconds)} seconds', ts) AS bucket,
+                   service, {by} AS key, count(*) AS n
+            FROM logs WHERE {where}
+            GROUP BY ALL ORDER BY bucket, service, key
+        """
+        rows = self._query(sql, params)
+        return [LogCount(_aware(b), s, k, n) for b, s, k, n in rows]
+
+    def metric_stats(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        bucket_seconds: int = 60,
+        service: str | None = None,
+        name: str | None = None,
+    ) -> list[MetricStats]:
+        where, params = _window(start, end, service)
+        if name is not None:
+            where += " AND name = ?"
+            params.append(name)
+        sql = f"""
+            SELECT time_bucket(INTERVAL '{int(bucket_seconds)} seconds', ts) AS bucket,
+                   service, name, count(*), avg(value), min(value), max(value),
+                   quantile_cont(value, [0.5, 0.9, 0.99])
+            FROM metrics WHERE {where}
+            GROUP BY ALL ORDER BY bucket, service, name
+        """
+        return [
+            MetricStats(_aware(b), s, n, c, mean, lo, hi, q[0], q[1], q[2])
+            for b, s, n, c, mean, lo, hi, q in self._query(sql, params)
+        ]
+
+    def sample_logs(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        service: str | None = None,
+        errors_only: bool = False,
+        limit: int = 20,
+    ) -> list[LogRecord]:
+        where, params = _window(start, end, service)
+        if errors_only:
+            where += _ERRORS_ONLY
+        sql = f"""
+            SELECT ts, service, level, message, error_type, host, trace_id, span_id,
+                   attributes, id
+            FROM logs WHERE {where} ORDER BY ts DESC LIMIT {int(limit)}
+        """
+        return [
+            LogRecord(_aware(ts), svc, Level(level), msg, et, host, trace, span,
+                      _attrs(attrs), rid)
+            for ts, svc, level, msg, et, host, trace, span, attrs, rid in self._query(sql, params)
+        ]
+
+    def deployments(
+        self, start: datetime, end: datetime, *, service: str | None = None
+    ) -> list[DeploymentRecord]:
+        where, params = _window(start, end, service)
+        sql = f"""
+            SELECT ts, service, version, previous_version, author, description, attributes, id
+            FROM deployments WHERE {where} ORDER BY ts
+        """
+        return [
+            DeploymentRecord(_aware(ts), svc, ver, prev, author, desc, _attrs(attrs), rid)
+            for ts, svc, ver, prev, author, desc, attrs, rid in self._query(sql, params)
+        ]
+
+    def services(self) -> list[ServiceSummary]:
+        sql = """
+            WITH seen AS (
+                SELECT service, count(*) AS logs, 0 AS metrics, 0 AS deployments,
+                       min(ts) AS first, max(ts) AS last, NULL AS version
+                FROM logs GROUP BY service
+                UNION ALL
+                SELECT service, 0, count(*), 0, min(ts), max(ts), NULL
+                FROM metrics GROUP BY service
+                UNION ALL
+                SELECT service, 0, 0, count(*), min(ts), max(ts), arg_max(version, ts)
+                FROM deployments GROUP BY service
+            )
+            SELECT service, sum(logs), sum(metrics), sum(deployments), min(first), max(last),
+                   max(version)
+            FROM seen GROUP BY service ORDER BY service
+        """
+        return [
+            ServiceSummary(s, int(lg), int(m), int(d), _aware(first), _aware(last), version)
+            for s, lg, m, d, first, last, version in self._query(sql, [])
+        ]
+
+    def count(self, table: str) -> int:
+        """Rows in `logs`, `metrics` or `deployments` (for tests and benchmarks)."""
+        if table not in ("logs", "metrics", "deployments"):
+            raise ValueError(f"no table {table!r}")
+        return self._query(f"SELECT count(*) FROM {table}", [])[0][0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def _query(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._con.execute(sql, params).fetchall()
+
+
+# --- conversions -------------------------------------------------------------
+
+def _naive(ts: datetime) -> datetime:
+    if ts.tzinfo is None:
+        raise ValueError("store queries take timezone-aware datetimes")
+    return ts.astimezone(UTC).replace(tzinfo=None)
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC)
+
+
+def _window(start: datetime, end: datetime, service: str | None) -> tuple[str, list[Any]]:
+    where = "ts >= ? AND ts < ?"
+    params: list[Any] = [_naive(start), _naive(end)]
+    if service is not None:
+        where += " AND service = ?"
+        params.append(service)
+    return where, params
+
+
+def _attrs(raw: str | None) -> dict[str, Any]:
+    return orjson.loads(raw) if raw else {}

@@ -1,0 +1,177 @@
+"""The wire format: every record kind, every rejection reason, time zones."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from oasis.signals import (
+    DeploymentRecord,
+    Level,
+    LogRecord,
+    MetricRecord,
+    RecordError,
+    parse_line,
+    parse_record,
+    to_wire,
+)
+
+LOG = {"type": "log", "timestamp": "2026-11-23T04:00:01.234Z", "service": "checkout",
+       "level": "ERROR", "message": "boom"}
+METRIC = {"type": "metric", "timestamp": "2026-11-23T04:00:00Z", "service": "checkout",
+          "name": "latency_p99_ms", "value": 412.5, "unit": "ms"}
+DEPLOY = {"type": "deployment", "timestamp": "2026-11-23T04:00:00Z", "service": "checkout",
+          "version": "2.5.0", "previous_version": "2.4.1", "author": "ci", "description": "x"}
+
+
+def test_log_record_with_all_optional_fields() -> None:
+    rec = parse_record({**LOG, "error_type": "NullPointerException", "host": "h1",
+                        "trace_id": "t1", "span_id": "s1", "attributes": {"path": "/pay"},
+                        "id": "abc"})
+    assert isinstance(rec, LogRecord)
+    assert rec.timestamp == datetime(2026, 11, 23, 4, 0, 1, 234000, tzinfo=UTC)
+    assert (rec.service, rec.level, rec.message) == ("checkout", Level.ERROR, "boom")
+    assert (rec.error_type, rec.host, rec.trace_id, rec.span_id, rec.id) == (
+        "NullPointerException", "h1", "t1", "s1", "abc")
+    assert rec.attributes == {"path": "/pay"}
+
+
+def test_metric_and_deployment_records() -> None:
+    metric = parse_record(METRIC)
+    assert isinstance(metric, MetricRecord)
+    assert (metric.name, metric.value, metric.unit) == ("latency_p99_ms", 412.5, "ms")
+    deploy = parse_record(DEPLOY)
+    assert isinstance(deploy, DeploymentRecord)
+    assert (deploy.version, deploy.previous_version, deploy.author) == ("2.5.0", "2.4.1", "ci")
+
+
+@pytest.mark.parametrize(
+    ("raw", "level"),
+    [("debug", Level.DEBUG), ("Info", Level.INFO), ("warn", Level.WARN),
+     ("WARNING", Level.WARN), ("error", Level.ERROR), ("fatal", Level.FATAL),
+     ("critical", Level.FATAL)],
+)
+def test_levels_are_case_insensitive_with_aliases(raw: str, level: Level) -> None:
+    assert parse_record({**LOG, "level": raw}).level is level
+
+
+@pytest.mark.parametrize(
+    ("stamp", "expected"),
+    [
+        ("2026-11-23T04:00:00Z", datetime(2026, 11, 23, 4, tzinfo=UTC)),
+        ("2026-11-23T06:00:00+02:00", datetime(2026, 11, 23, 4, tzinfo=UTC)),
+        ("2026-11-22T23:00:00-05:00", datetime(2026, 11, 23, 4, tzinfo=UTC)),
+        ("2026-11-23T04:00:00.123456+00:00", datetime(2026, 11, 23, 4, 0, 0, 123456, tzinfo=UTC)),
+    ],
+)
+def test_timestamps_are_normalised_to_utc(stamp: str, expected: datetime) -> None:
+    rec = parse_record({**LOG, "timestamp": stamp})
+    assert rec.timestamp == expected
+    assert rec.timestamp.utcoffset().total_seconds() == 0
+
+
+def test_round_trip_through_wire_format() -> None:
+    for doc in (LOG, METRIC, DEPLOY):
+        rec = parse_record(doc)
+        assert parse_record(to_wire(rec)) == rec
+    assert to_wire(parse_record(LOG))["timestamp"] == "2026-11-23T04:00:01.234Z"
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (b"{not json", "invalid JSON"),
+        (b"[1, 2]", "expected a JSON object, got an array"),
+        (b'"text"', "expected a JSON object, got a string"),
+        (orjson.dumps({**LOG, "type": "trace"}), "unknown type 'trace'"),
+        (orjson.dumps({"timestamp": "2026-11-23T04:00:00Z", "foo": 1}), "missing field 'type'"),
+        (orjson.dumps({**LOG, "type": 7}), "type must be a string"),
+        (orjson.dumps({k: v for k, v in LOG.items() if k != "timestamp"}),
+         "missing field 'timestamp'"),
+        (orjson.dumps({**LOG, "timestamp": "2026-11-23T04:00:00"}), "has no timezone"),
+        (orjson.dumps({**LOG, "timestamp": "yesterday"}), "is not ISO 8601"),
+        (orjson.dumps({**LOG, "timestamp": 1700000000}), "must be an ISO 8601 string"),
+        (orjson.dumps({**LOG, "timestamp": "1900-01-01T00:00:00Z"}), "outside 1970..2200"),
+        (orjson.dumps({k: v for k, v in LOG.items() if k != "service"}), "missing field 'service'"),
+        (orjson.dumps({**LOG, "service": "  "}), "service must not be empty"),
+        (orjson.dumps({**LOG, "service": ["a"]}), "service must be a string"),
+        (orjson.dumps({**LOG, "service": "x" * 300}), "longer than 256"),
+        (orjson.dumps({k: v for k, v in LOG.items() if k != "level"}), "missing field 'level'"),
+        (orjson.dumps({**LOG, "level": "LOUD"}), "unknown level 'LOUD'"),
+        (orjson.dumps({**LOG, "level": 3}), "level must be a string"),
+        (orjson.dumps({k: v for k, v in LOG.items() if k != "message"}), "missing field 'message'"),
+        (orjson.dumps({**LOG, "message": {"a": 1}}), "message must be a string"),
+        (orjson.dumps({**LOG, "host": ["h"]}), "host must be a string"),
+        (orjson.dumps({**LOG, "attributes": [1]}), "attributes must be an object"),
+        (orjson.dumps({**LOG, "id": ""}), "id must be 1..256 characters"),
+        (orjson.dumps({**LOG, "id": {"x": 1}}), "id must be a string or integer"),
+        (orjson.dumps({k: v for k, v in METRIC.items() if k != "value"}), "missing field 'value'"),
+        (orjson.dumps({**METRIC, "value": "12"}), "value must be a number"),
+        (orjson.dumps({**METRIC, "value": True}), "value must be a number"),
+        (b'{"type":"metric","timestamp":"2026-11-23T04:00:00Z","service":"a","name":"x",'
+         b'"value":1e999}', "invalid JSON"),
+        (orjson.dumps({k: v for k, v in METRIC.items() if k != "name"}), "missing field 'name'"),
+        (orjson.dumps({k: v for k, v in DEPLOY.items() if k != "version"}),
+         "missing field 'version'"),
+        (b'{"type":"log","message":"' + b"x" * 1_100_000 + b'"}', "larger than"),
+    ],
+)
+def test_every_rejection_reason_is_explained(line: bytes, reason: str) -> None:
+    with pytest.raises(RecordError) as info:
+        parse_line(line)
+    assert reason in str(info.value)
+
+
+def test_non_finite_metric_value_is_refused() -> None:
+    with pytest.raises(RecordError, match="finite"):
+        parse_record({**METRIC, "value": float("nan")})
+
+
+def test_unknown_fields_go_to_attributes_and_nothing_is_dropped() -> None:
+    rec = parse_record({**LOG, "status_code": 502, "attributes": {"a": 1, "status_code": 1}})
+    assert rec.attributes == {"a": 1, "status_code": 1, "_status_code": 502}
+
+
+def test_prototype_opensearch_log_document() -> None:
+    # A document of the prototype's `app-logs-logs` index, exactly as its generator wrote it.
+    doc = {
+        "timestamp": "2025-06-01T10:00:00.123456+00:00", "service": "api-gateway",
+        "level": "ERROR", "message": "Connection timeout to database", "host": "api-gateway-3",
+        "container_id": "a1b2c3d4", "trace_id": "t-1", "request_id": "r-1", "method": "GET",
+        "path": "/api/v1/users", "status_code": 500, "latency_ms": 812.4,
+        "error_type": "ConnectionFailure", "error_message": "Connection timeout to database",
+        "cpu_utilization": 35.1, "memory_utilization": 41.0,
+    }
+    rec = parse_record(doc)
+    assert isinstance(rec, LogRecord)
+    assert rec.error_type == "ConnectionFailure" and rec.host == "api-gateway-3"
+    for key in ("container_id", "request_id", "method", "path", "status_code", "latency_ms",
+                "error_message", "cpu_utilization", "memory_utilization"):
+        assert rec.attributes[key] == doc[key]
+
+
+def test_prototype_log_with_only_error_message() -> None:
+    rec = parse_record({"timestamp": "2025-06-01T10:00:00Z", "service": "db", "level": "ERROR",
+                        "error_message": "deadlock detected"})
+    assert rec.message == "deadlock detected"
+
+
+def test_prototype_opensearch_metric_document() -> None:
+    doc = {"timestamp": "2025-06-01T10:00:00+00:00", "service": "user-db",
+           "metric_name": "cpu_utilization", "metric_value": 73.2, "unit": "percent",
+           "host": "user-db-2", "container_id": "deadbeef",
+           "dimensions": {"service_type": "database", "region": "us-east-1"}}
+    rec = parse_record(doc)
+    assert isinstance(rec, MetricRecord)
+    assert (rec.name, rec.value, rec.host) == ("cpu_utilization", 73.2, "user-db-2")
+    assert rec.attributes == {"container_id": "deadbeef", "dimensions": doc["dimensions"]}
+
+
+def test_opensearch_search_hit_uses_index_and_id() -> None:
+    hit = {"_index": "app-logs-metrics", "_id": "xyz",
+           "_source": {"timestamp": "2025-06-01T10:00:00Z", "service": "s",
+                       "metric_name": "m", "metric_value": 1}}
+    rec = parse_record(hit)
+    assert isinstance(rec, MetricRecord) and rec.id == "xyz"
