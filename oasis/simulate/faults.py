@@ -180,8 +180,8 @@ class AutoscaledRamp(Fault):
     """A strong morning ramp that the autoscaler follows: more of everything, rates unchanged."""
 
     start: datetime
-    multiplier: float = 2.2
-    ramp_minutes: float = 90.0
+    multiplier: float = 2.5
+    ramp_minutes: float = 60.0
 
     def effects(self, fleet: Fleet, t: datetime) -> dict[str, Effect]:
         return {}
