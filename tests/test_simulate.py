@@ -17,7 +17,7 @@ from oasis.cli import app
 from oasis.config import Settings
 from oasis.ingest import Ingestor
 from oasis.signals.parse import parse_record
-from oasis.simulate import SCENARIOS, GeneratorConfig, simulate
+from oasis.simulate import GeneratorConfig, simulate
 from oasis.simulate.control import create_control_app
 from oasis.store import DuckDBSignalStore
 from tests.servers import serving
@@ -152,7 +152,7 @@ def test_traffic_spike_saturates_the_tightest_service() -> None:
 
 @pytest.mark.parametrize("scenario", ["healthy_deploy", "noisy_service", "diurnal_ramp", "none"])
 def test_healthy_controls_change_no_service_rate(scenario: str) -> None:
-    sim, m, records = run(scenario)
+    sim, m, _records = run(scenario)
     assert not sim.truth.incident and sim.truth.root_cause_service is None
     for service in sim.fleet.names:
         for name in ("error_rate", "latency_p99_ms"):
