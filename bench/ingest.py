@@ -43,12 +43,13 @@ CHUNK_BYTES = 4 * 1024 * 1024
 
 def generate(path: Path, records: int) -> int:
     """Write a simulated fleet with a bad deploy, sized to at least `records` lines."""
-    # Three hours of the default fleet at 600 req/min give ~45k records; scale the traffic.
-    hours = 24
-    rpm = max(600, int(records / 14_000 * 600 / hours * 3 * 1.25))
+    # Eight hours of the default fleet at 600 req/min, every trace logged, give ~0.9M
+    # records; scale the traffic to the size asked for.
+    hours = 8
+    rpm = max(60, int(600 * records / 860_000))
     subprocess.run(
         [sys.executable, "-m", "oasis", "simulate", "--scenario", "bad_deploy",
-         "--hours", str(hours), "--seed", "7", "--rpm", str(rpm),
+         "--hours", str(hours), "--seed", "7", "--rpm", str(rpm), "--log-sample", "1",
          "--start", "2026-11-01T00:00:00Z", "--out", str(path)],
         check=True, stdout=subprocess.DEVNULL,
     )
@@ -62,13 +63,15 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def bench_file_ingest(path: Path, workdir: Path, run: int) -> tuple[float, DuckDBSignalStore]:
-    store = DuckDBSignalStore(workdir / f"file-{run}.duckdb", retention_days=0)
-    ingestor = Ingestor(store)
+def bench_file_ingest(path: Path, workdir: Path, run: int,
+                      workers: int) -> tuple[float, DuckDBSignalStore]:
+    """What `oasis ingest FILE` does: parse in `workers` processes, one writer."""
+    store = DuckDBSignalStore(workdir / f"file-{run}-{workers}.duckdb", retention_days=0)
+    ingestor = Ingestor(store, workers=workers)
 
     def go() -> None:
         with path.open("rb") as f:
-            report = ingestor.ingest_lines(f)
+            report = ingestor.ingest_file(f)
         assert report.rejected == 0, report.errors[:3]
 
     return timed(go), store
@@ -168,11 +171,16 @@ def main() -> None:
             print(f"generated {n:,} records in {time.perf_counter() - t:.1f} s", flush=True)
         size_mb = path.stat().st_size / 1e6
 
+        workers = min(4, os.cpu_count() or 1)
         file_times, http_times, duck_times, orjson_times, query_times = [], [], [], [], []
+        single_times = []
         for run in range(args.runs):
-            seconds, store = bench_file_ingest(path, workdir, run)
+            seconds, store = bench_file_ingest(path, workdir, run, workers)
             file_times.append(seconds)
             query_times.append(bench_query(store, 5))
+            store.close()
+            seconds, store = bench_file_ingest(path, workdir, run, 1)
+            single_times.append(seconds)
             store.close()
             http_times.append(bench_http_ingest(path, workdir, run))
             duck_times.append(baseline_duckdb_reader(path, workdir))
@@ -188,7 +196,9 @@ def main() -> None:
             "records": n,
             "file_mb": round(size_mb, 1),
             "runs": args.runs,
+            "file_ingest_workers": workers,
             "file_ingest_records_per_s": round(n / med(file_times)),
+            "file_ingest_one_process_records_per_s": round(n / med(single_times)),
             "http_ingest_records_per_s": round(n / med(http_times)),
             "error_count_query_s": round(med(query_times), 4),
             "baseline_duckdb_read_json_records_per_s": round(n / med(duck_times)),
