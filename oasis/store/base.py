@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
-from oasis.signals import DeploymentRecord, LogRecord, Signal
+from oasis.signals import DeploymentRecord, Level, LogRecord, Signal
 from oasis.store.batch import SignalBatch
 
 LogGroup = Literal["level", "error_type"]
@@ -125,6 +125,21 @@ class SignalStore(Protocol):
         limit: int = 20,
     ) -> list[LogRecord]:
         """Some log lines of the window, newest first."""
+        ...
+
+    def read_logs(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        levels: Sequence[Level] | None = None,
+        limit: int = 100_000,
+    ) -> list[LogRecord]:
+        """Log lines of the window (optionally only some levels), oldest first."""
+        ...
+
+    def latest_timestamp(self) -> datetime | None:
+        """The newest log or metric timestamp stored, if any."""
         ...
 
     def deployments(

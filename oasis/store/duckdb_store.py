@@ -238,6 +238,34 @@ class DuckDBSignalStore:
             for ts, svc, level, msg, et, host, trace, span, attrs, rid in self._query(sql, params)
         ]
 
+    def read_logs(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        levels: Sequence[Level] | None = None,
+        limit: int = 100_000,
+    ) -> list[LogRecord]:
+        where, params = _window(start, end, None)
+        if levels:
+            where += " AND level IN ({})".format(", ".join("?" for _ in levels))
+            params.extend(lvl.value for lvl in levels)
+        sql = f"""
+            SELECT ts, service, level, message, error_type, host, trace_id, span_id,
+                   attributes, id
+            FROM logs WHERE {where} ORDER BY ts LIMIT {int(limit)}
+        """
+        return [
+            LogRecord(_aware(ts), svc, Level(level), msg, et, host, trace, span,
+                      _attrs(attrs), rid)
+            for ts, svc, level, msg, et, host, trace, span, attrs, rid in self._query(sql, params)
+        ]
+
+    def latest_timestamp(self) -> datetime | None:
+        rows = self._query("SELECT max(ts) FROM (SELECT max(ts) AS ts FROM logs UNION ALL "
+                           "SELECT max(ts) FROM metrics)", [])
+        return _aware(rows[0][0]) if rows and rows[0][0] is not None else None
+
     def deployments(
         self, start: datetime, end: datetime, *, service: str | None = None
     ) -> list[DeploymentRecord]:

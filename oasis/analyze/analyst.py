@@ -1,0 +1,116 @@
+"""The deterministic analyst: root cause, suspected change, severity, title and summary
+from the detectors' evidence alone. No model needed; a model-backed analyst fills the same
+`Analysis`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from oasis.analyze.rootcause import ERROR_DETECTORS, Candidate, rank_root_cause
+from oasis.detect.anomaly import Anomaly
+from oasis.detect.graph import CallGraph
+from oasis.incidents.model import Severity
+from oasis.signals.model import DeploymentRecord, utc_iso
+
+
+@dataclass(slots=True)
+class Analysis:
+    root_cause_service: str | None
+    ranking: list[Candidate]
+    started_at: datetime
+    services: list[str]
+    severity: Severity
+    title: str
+    summary: str
+    suspected_change: dict[str, Any] | None = None
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+
+
+def suspected_change(ranking: Sequence[Candidate], deployments: Iterable[DeploymentRecord],
+                     window: timedelta) -> dict[str, Any] | None:
+    """The latest deployment of a ranked service shortly before that service's onset."""
+    deployments = list(deployments)
+    for candidate in ranking:
+        near = [d for d in deployments if d.service == candidate.service
+                and candidate.onset - window <= d.timestamp <= candidate.onset + timedelta(
+                    minutes=2)]
+        if near:
+            d = max(near, key=lambda d: d.timestamp)
+            return {"service": d.service, "version": d.version,
+                    "previous_version": d.previous_version, "deployed_at": utc_iso(d.timestamp),
+                    "minutes_before_onset": round(
+                        (candidate.onset - d.timestamp).total_seconds() / 60, 1)}
+    return None
+
+
+def analyse(anomalies: Sequence[Anomaly], graph: CallGraph, propagated_share: dict[str, float],
+            deployments: Iterable[DeploymentRecord], change_window: timedelta) -> Analysis:
+    symptoms = [a for a in anomalies if a.role == "symptom"]
+    ranking = rank_root_cause(symptoms, graph, propagated_share)
+    root = ranking[0].service if ranking else None
+    services = [c.service for c in ranking]
+    services += sorted({a.service for a in anomalies} - set(services))
+    started = min(a.started_at for a in (symptoms or anomalies))
+    change = suspected_change(ranking[:1] + ranking[1:], deployments, change_window)
+    severity = _severity(symptoms, graph, services)
+    title = _title(root, symptoms, change, services)
+    return Analysis(root, ranking, started, services, severity, title,
+                    _summary(root, ranking, symptoms, change, started), change,
+                    [a.to_evidence() for a in sorted(anomalies, key=lambda a: a.started_at)])
+
+
+def _severity(symptoms: Sequence[Anomaly], graph: CallGraph, services: list[str]) -> Severity:
+    erroring = {a.service for a in symptoms if a.detector in ERROR_DETECTORS}
+    # An entry point (nothing affected depends... nothing at all calls it) failing is users.
+    entry = [s for s in erroring if not any(graph.depends_on(o, s) for o in graph.traces_with)]
+    if len(erroring) >= 3 or (entry and any(graph.traces_with)):
+        return Severity.CRITICAL
+    if erroring:
+        return Severity.HIGH
+    if any(a.detector == "metric" for a in symptoms):
+        return Severity.MEDIUM
+    return Severity.LOW
+
+
+def _headline(anomalies: Sequence[Anomaly]) -> str:
+    kinds = {a.detector for a in anomalies}
+    if "error_rate" in kinds or "error_type" in kinds:
+        types = [a.signal.split(":", 1)[1] for a in anomalies if a.detector == "error_type"]
+        return "error spike" + (f" ({types[0]})" if types else "")
+    if "metric_trend" in kinds:
+        metric = next(a.detail.get("metric") for a in anomalies if a.detector == "metric_trend")
+        return f"{metric} climbing steadily"
+    metrics = [a.detail.get("metric") for a in anomalies if a.detector == "metric"]
+    if metrics:
+        return f"{metrics[0]} anomaly"
+    return "new log pattern"
+
+
+def _title(root: str | None, symptoms: Sequence[Anomaly], change: dict | None,
+           services: list[str]) -> str:
+    if root is None:
+        return "anomaly"
+    title = f"{root}: {_headline([a for a in symptoms if a.service == root])}"
+    if change and change["service"] == root:
+        title += f" after deploy of {change['version']}"
+    others = [s for s in services if s != root]
+    if others:
+        title += f", affecting {', '.join(others[:3])}" + ("..." if len(others) > 3 else "")
+    return title
+
+
+def _summary(root: str | None, ranking: Sequence[Candidate], symptoms: Sequence[Anomaly],
+             change: dict | None, started: datetime) -> str:
+    lines = [f"Started about {utc_iso(started)}."]
+    if root:
+        lines.append(f"Most likely root cause: {root} ({'; '.join(ranking[0].reasons)}).")
+    if change:
+        lines.append(f"Suspected change: {change['service']} {change['version']} deployed "
+                     f"{change['minutes_before_onset']:g} min before the onset "
+                     f"(previous version {change['previous_version']}).")
+    for a in sorted(symptoms, key=lambda a: -a.strength)[:6]:
+        lines.append(f"- {a.summary}")
+    return "\n".join(lines)

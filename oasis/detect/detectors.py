@@ -1,0 +1,246 @@
+"""The detectors. Each reads the `SignalWindow` at the last complete minute and reports
+`Anomaly`s; none keeps state of its own between checks, so replay and live agree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+from oasis.detect.anomaly import Anomaly, Role
+from oasis.detect.baseline import expect, expect_rate
+from oasis.detect.settings import DetectSettings
+from oasis.detect.window import SignalWindow, from_minute, guard_for, window_sum
+
+
+def _squash(ratio: float, full_at: float) -> float:
+    """0 at ratio 1, 1 at `full_at`, logarithmic in between."""
+    if ratio <= 1:
+        return 0.0
+    return min(1.0, math.log(ratio) / math.log(full_at))
+
+
+def _walk_back(values: dict[int, float], minute: int, above: float, limit: int = 90,
+               below: bool = False) -> int:
+    """First minute of the run (gaps of one minute allowed) that ends at `minute`."""
+    start, gap = minute, 0
+    for m in range(minute, minute - limit, -1):
+        v = values.get(m, 0.0)
+        if (v < above) if below else (v > above):
+            start, gap = m, 0
+        else:
+            gap += 1
+            if gap > 1:
+                break
+    return start
+
+
+class ErrorRateDetector:
+    """Error lines per service well above that service's own normal rate.
+
+    The expected count is scaled by the service's current traffic (its non-error lines),
+    so twice the users with the same error ratio is not a spike.
+    """
+
+    name = "error_rate"
+
+    def __init__(self, settings: DetectSettings) -> None:
+        self.s = settings
+
+    def detect(self, window: SignalWindow, minute: int) -> Iterator[Anomaly]:
+        cfg = self.s.error_rate
+        w = cfg.window_minutes
+        for service, logs in window.logs.items():
+            if logs.first_minute is None or minute - logs.first_minute < self.s.min_history_minutes:
+                continue
+            guard = guard_for(window, service, minute, max(self.s.guard_minutes, w))
+            base = expect_rate(logs.errors, minute, recent=self.s.baseline_minutes, guard=guard,
+                               min_points=self.s.min_history_minutes // 2,
+                               zero_fill_from=logs.first_minute)
+            if base is None:
+                continue
+            rate, dispersion = base
+            traffic = _traffic_factor(self.s, logs.other, minute, w, guard, logs.first_minute)
+            expected = max(rate, 0.05) * w * traffic
+            observed = window_sum(logs.errors, minute, w)
+            threshold = expected + cfg.z * math.sqrt(expected * dispersion)
+            if observed < max(cfg.min_errors, cfg.min_ratio * expected, threshold):
+                continue
+            per_minute = max(rate, 0.05) * traffic
+            above = per_minute + 2 * math.sqrt(per_minute * dispersion) + 0.5
+            onset = _walk_back(logs.errors, minute, above)
+            yield Anomaly(
+                service, self.name, "errors", from_minute(onset), observed, expected,
+                _squash(observed / expected, 30),
+                f"{service}: {observed:.0f} errors in {w} min, {expected:.1f} expected",
+                detail={"window_minutes": w, "traffic_factor": round(traffic, 2)})
+
+
+def _traffic_factor(s: DetectSettings, other: dict[int, float], minute: int, w: int, guard: int,
+                    first: int) -> float:
+    base = expect(other, minute, recent=s.baseline_minutes, guard=guard,
+                  min_points=s.min_history_minutes // 2, zero_fill_from=first)
+    if base is None or base.value <= 0:
+        return 1.0
+    return min(5.0, max(1.0, window_sum(other, minute, w) / (w * base.value)))
+
+
+class NewErrorDetector:
+    """Error types and log templates a service never showed before that become frequent,
+    and known ones that surge."""
+
+    name = "new_errors"
+
+    def __init__(self, settings: DetectSettings) -> None:
+        self.s = settings
+
+    def detect(self, window: SignalWindow, minute: int) -> Iterator[Anomaly]:
+        for service, logs in window.logs.items():
+            if logs.first_minute is None or minute - logs.first_minute < self.s.min_history_minutes:
+                continue
+            for error_type, series in logs.by_type.items():
+                first = window.type_first[(service, error_type)]
+                yield from self._check(window, service, "error_type", error_type, error_type,
+                                       series, first, minute, logs.first_minute)
+            for template_id, series in window.templates.get(service, {}).items():
+                first = window.template_first[(service, template_id)]
+                yield from self._check(window, service, "log_template", template_id,
+                                       window.template_text[template_id], series, first,
+                                       minute, logs.first_minute)
+
+    def _check(self, window: SignalWindow, service: str, kind: str, key: str, label: str,
+               series: dict[int, float], first: int, minute: int,
+               service_first: int) -> Iterator[Anomaly]:
+        cfg = self.s.error_types
+        w = cfg.window_minutes
+        observed = window_sum(series, minute, w)
+        if observed < cfg.min_count:
+            return
+        guard = max(self.s.guard_minutes, w)
+        if first > minute - guard - w:  # never seen before this burst
+            yield Anomaly(service, kind, f"{kind}:{key}", from_minute(first), observed, 0.0,
+                          min(1.0, observed / (10 * cfg.min_count)),
+                          f"{service}: new {kind.replace('_', ' ')} {label!r}, "
+                          f"{observed:.0f} times in {w} min",
+                          detail={"first_seen": from_minute(first).isoformat(), "text": label})
+            return
+        base = expect_rate(series, minute, recent=self.s.baseline_minutes,
+                           guard=guard_for(window, service, minute, guard), min_points=10,
+                           zero_fill_from=service_first)
+        if base is None:
+            return
+        rate, dispersion = base
+        expected = max(rate, 0.05) * w
+        if observed < max(cfg.surge_ratio * expected,
+                          expected + 5 * math.sqrt(expected * dispersion)):
+            return
+        onset = _walk_back(series, minute, max(rate, 0.05) * cfg.surge_ratio / 2 + 0.5)
+        yield Anomaly(service, kind, f"{kind}:{key}", from_minute(onset), observed, expected,
+                      _squash(observed / expected, 30),
+                      f"{service}: {kind.replace('_', ' ')} {label!r} surging, "
+                      f"{observed:.0f} in {w} min, {expected:.1f} expected",
+                      detail={"text": label})
+
+
+class MetricDetector:
+    """Level shifts (robust z-score on every one of the latest minutes) and steady climbs
+    (Theil-Sen slope with Kendall's tau) on any metric name."""
+
+    name = "metric"
+
+    def __init__(self, settings: DetectSettings) -> None:
+        self.s = settings
+
+    def role(self, metric: str) -> tuple[Role, int]:
+        """Whether the metric is a symptom or context, and which way is worse (+1/-1/0)."""
+        cfg, lower = self.s.metrics, metric.lower()
+        if any(k in lower for k in cfg.worse_when_higher):
+            return "symptom", 1
+        if any(k in lower for k in cfg.worse_when_lower):
+            return "symptom", -1
+        if any(k in lower for k in cfg.context_only):
+            return "context", 0
+        return "symptom", 0
+
+    def detect(self, window: SignalWindow, minute: int) -> Iterator[Anomaly]:
+        cfg = self.s.metrics
+        for (service, metric), series in window.metrics.items():
+            if minute - window.metric_first[(service, metric)] < self.s.min_history_minutes:
+                continue
+            if minute not in series:
+                continue
+            role, worse = self.role(metric)
+            guard = guard_for(window, service, minute,
+                              max(self.s.guard_minutes, cfg.window_minutes))
+            base = expect(series, minute, recent=self.s.baseline_minutes, guard=guard,
+                          min_points=self.s.min_history_minutes // 2)
+            if base is None:
+                continue
+            floor = max(0.02 * abs(base.value), 1e-6)
+            found = self._level(service, metric, series, minute, base, floor, role, worse)
+            if found is None and worse >= 0 and role == "symptom":
+                found = self._trend(service, metric, series, minute, base, floor)
+            if found is not None:
+                yield found
+
+    def _level(self, service, metric, series, minute, base, floor, role, worse):
+        cfg = self.s.metrics
+        recent = [series.get(m) for m in range(minute - cfg.window_minutes + 1, minute + 1)]
+        if any(v is None for v in recent):
+            return None
+        zs = [base.z(v, floor) for v in recent]
+        sign = 1 if zs[-1] > 0 else -1
+        if worse and sign != worse:
+            return None
+        if not all(z * sign >= cfg.z for z in zs):
+            return None
+        current = recent[-1]
+        change = abs(current - base.value) / max(abs(base.value), 1e-9)
+        if change < cfg.min_relative_change:
+            return None
+        threshold = base.value + sign * max(cfg.z / 2 * max(base.spread, floor),
+                                            abs(base.value) * cfg.min_relative_change / 2)
+        onset = _walk_back(series, minute, threshold, below=sign < 0)
+        ratio = max(current, 1e-9) / max(base.value, 1e-9)
+        return Anomaly(
+            service, self.name, f"metric:{metric}", from_minute(onset), current, base.value,
+            _squash(ratio if sign > 0 else 1 / max(ratio, 1e-9), 10),
+            f"{service}: {metric} {current:.4g}, {base.value:.4g} expected "
+            f"({'+' if sign > 0 else ''}{(ratio - 1) * 100:.0f} %)",
+            role=role, detail={"metric": metric, "seasonal": base.seasonal})
+
+    def _trend(self, service, metric, series, minute, base, floor):
+        cfg = self.s.metrics
+        points = [(m, series[m]) for m in range(minute - cfg.trend_minutes + 1, minute + 1)
+                  if m in series]
+        if len(points) < cfg.trend_minutes * 0.8:
+            return None
+        slope = _theil_sen(points)
+        rise = slope * cfg.trend_minutes
+        noise = max(base.spread, floor)
+        if rise < cfg.trend_min_rise * noise or _kendall_tau(points) < cfg.trend_min_tau:
+            return None
+        current = points[-1][1]
+        onset = _walk_back(series, minute, base.value + 2 * noise, limit=3 * cfg.trend_minutes)
+        return Anomaly(
+            service, "metric_trend", f"trend:{metric}", from_minute(onset), current,
+            base.value, min(1.0, rise / (4 * cfg.trend_min_rise * noise)),
+            f"{service}: {metric} climbing steadily, {slope:+.3g}/min, now {current:.4g}",
+            detail={"metric": metric, "slope_per_minute": round(slope, 4)})
+
+
+def _theil_sen(points: list[tuple[int, float]]) -> float:
+    slopes = sorted((y2 - y1) / (x2 - x1) for i, (x1, y1) in enumerate(points)
+                    for x2, y2 in points[i + 1:] if x2 != x1)
+    return slopes[len(slopes) // 2] if slopes else 0.0
+
+
+def _kendall_tau(points: list[tuple[int, float]]) -> float:
+    concordant = discordant = 0
+    for i, (x1, y1) in enumerate(points):
+        for x2, y2 in points[i + 1:]:
+            s = (x2 - x1) * (y2 - y1)
+            concordant += s > 0
+            discordant += s < 0
+    total = concordant + discordant
+    return (concordant - discordant) / total if total else 0.0

@@ -1,0 +1,85 @@
+"""Who calls whom, learned from the signals themselves.
+
+Two kinds of evidence: requests' shared `trace_id`s (a caller is present in every trace
+its callee is, and logs after it, since a span is logged when it completes), and error
+lines that name another service (`call to inventory-service failed`). The relation is
+"depends on", transitive: the frontend depends on the database service behind the API.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+
+from oasis.signals.model import LogRecord
+
+MIN_TRACES = 5
+PRESENCE = 0.9  # share of the callee's traces the caller must also be in
+ORDER = 0.9  # share of those in which the caller logs last
+
+
+class CallGraph:
+    def __init__(self) -> None:
+        self.traces_with: Counter[str] = Counter()
+        self.together: Counter[tuple[str, str]] = Counter()
+        self.logs_after: Counter[tuple[str, str]] = Counter()
+        self.named: Counter[tuple[str, str]] = Counter()
+        self._pattern: re.Pattern[str] | None = None
+        self._pattern_for: frozenset[str] = frozenset()
+
+    def learn(self, logs: Iterable[LogRecord], services: Iterable[str]) -> None:
+        """Add the evidence in `logs` (any order) about the `services` known so far."""
+        known = frozenset(services)
+        last_seen: dict[str, dict[str, float]] = defaultdict(dict)
+        for log in logs:
+            if log.trace_id:
+                seen = last_seen[log.trace_id]
+                ts = log.timestamp.timestamp()
+                if ts > seen.get(log.service, 0.0):
+                    seen[log.service] = ts
+            for other in self.services_named(log, known):
+                self.named[(log.service, other)] += 1
+        for seen in last_seen.values():
+            if len(seen) < 2:
+                continue
+            items = list(seen.items())
+            for svc, _ in items:
+                self.traces_with[svc] += 1
+            for a, ta in items:
+                for b, tb in items:
+                    if a != b:
+                        self.together[(a, b)] += 1
+                        if ta >= tb:
+                            self.logs_after[(a, b)] += 1
+
+    def services_named(self, log: LogRecord, known: frozenset[str]) -> list[str]:
+        callee = log.attributes.get("callee") if log.attributes else None
+        if isinstance(callee, str) and callee in known and callee != log.service:
+            return [callee]
+        if log.level.value not in ("WARN", "ERROR", "FATAL") or len(known) < 2:
+            return []
+        if known != self._pattern_for:
+            names = sorted(known, key=len, reverse=True)
+            self._pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, names))
+                                       + r")(?![\w-])")
+            self._pattern_for = known
+        assert self._pattern is not None
+        return [m for m in set(self._pattern.findall(log.message)) if m != log.service]
+
+    def depends_on(self, caller: str, callee: str) -> bool:
+        """Whether requests to `caller` (directly or not) need `callee`."""
+        if caller == callee:
+            return False
+        if self.named[(caller, callee)] >= 2 and \
+                self.named[(caller, callee)] > 2 * self.named[(callee, caller)]:
+            return True
+        both = self.together[(caller, callee)]
+        if both < MIN_TRACES or self.traces_with[callee] == 0:
+            return False
+        return (both / self.traces_with[callee] >= PRESENCE
+                and self.logs_after[(caller, callee)] / both >= ORDER)
+
+    def edges(self, services: Iterable[str]) -> list[tuple[str, str]]:
+        names = sorted(services)
+        return [(a, b) for a in names for b in names if self.depends_on(a, b)]

@@ -1,0 +1,80 @@
+"""Detection settings, with the defaults every detector documents.
+
+Set them under `detect:` in the YAML file or as `OASIS_DETECT__...` variables.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorRateSettings(_Section):
+    """Error-log spikes per service against that service's own baseline."""
+
+    window_minutes: int = Field(3, ge=1, description="Minutes summed for each check.")
+    min_errors: int = Field(6, ge=1, description="Fewest errors in the window that can alarm.")
+    min_ratio: float = Field(2.5, gt=1, description="Observed / expected must reach this.")
+    z: float = Field(5.0, gt=0, description="Standard deviations above expected (Poisson, "
+                                            "with the service's own over-dispersion).")
+
+
+class ErrorTypeSettings(_Section):
+    """Error types or log templates never seen in a service's history that become frequent."""
+
+    window_minutes: int = Field(3, ge=1)
+    min_count: int = Field(6, ge=1, description="Occurrences in the window to count as frequent.")
+    min_share: float = Field(0.2, ge=0, le=1, description=(
+        "A surging known type must also be this share of the window's errors."))
+    surge_ratio: float = Field(4.0, gt=1, description="Growth that makes a known type surge.")
+
+
+class MetricSettings(_Section):
+    """Level shifts and steady climbs of any metric, robust to noise and daily ramps."""
+
+    window_minutes: int = Field(3, ge=1, description="Latest minutes that must all deviate.")
+    z: float = Field(6.0, gt=0, description="Robust z-score each of those minutes must reach.")
+    min_relative_change: float = Field(0.3, ge=0, description=(
+        "Smallest relative change from expected that counts (0.3 = 30 %)."))
+    trend_minutes: int = Field(30, ge=5, description="Window of the trend (leak) check.")
+    trend_min_rise: float = Field(8.0, ge=0, description=(
+        "Rise over the trend window, in the series' own noise units, that counts."))
+    trend_min_tau: float = Field(0.6, ge=0, le=1, description=(
+        "How steady the climb must be (Kendall's tau of value against time)."))
+    worse_when_higher: list[str] = Field(
+        default_factory=lambda: ["latency", "duration", "error", "fail", "cpu", "mem", "gc",
+                                 "queue", "saturation", "restart", "timeout", "p99", "p95"],
+        description="Metric names containing one of these are symptoms when they rise.")
+    worse_when_lower: list[str] = Field(
+        default_factory=lambda: ["success", "availability", "apdex", "hit_ratio", "uptime"],
+        description="Metric names containing one of these are symptoms when they fall.")
+    context_only: list[str] = Field(
+        default_factory=lambda: ["request", "rps", "qps", "throughput", "traffic", "count",
+                                 "replica"],
+        description="Volume metrics: anomalies here explain, they do not open incidents.")
+
+
+class DetectSettings(_Section):
+    """How and how often OASIS looks for trouble."""
+
+    check_interval_seconds: float = Field(60.0, gt=0, description="Time between checks.")
+    min_history_minutes: int = Field(60, ge=10, description=(
+        "History a series needs before it can alarm; two hours is plenty."))
+    baseline_minutes: int = Field(120, ge=10, description=(
+        "Recent history the baseline is taken from (seasonal history is added when a day "
+        "or a week of it exists)."))
+    guard_minutes: int = Field(10, ge=0, description=(
+        "Latest minutes left out of the baseline, so an anomaly does not teach itself."))
+    change_window_minutes: int = Field(30, ge=0, description=(
+        "A deployment of a service this long before its anomaly starts is the suspected "
+        "change."))
+    correlation_minutes: int = Field(15, ge=1, description=(
+        "Anomalies starting this close to an open incident, on connected services, join it."))
+    recovery_minutes: int = Field(15, ge=1, description=(
+        "Quiet minutes after which an incident's symptoms count as cleared."))
+    error_rate: ErrorRateSettings = Field(default_factory=ErrorRateSettings)
+    error_types: ErrorTypeSettings = Field(default_factory=ErrorTypeSettings)
+    metrics: MetricSettings = Field(default_factory=MetricSettings)

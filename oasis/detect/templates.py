@@ -1,0 +1,44 @@
+"""Log templates mined with Drain3, with masking for the usual variable parts.
+
+`TemplateMiner.add` returns a stable id per template; the id, not the text, is what the
+detectors count, because Drain3 generalises a template's text as it sees more lines.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from drain3 import TemplateMiner as Drain
+from drain3.masking import MaskingInstruction
+from drain3.template_miner_config import TemplateMinerConfig
+
+# Order matters: the most specific patterns first.
+MASKS: list[tuple[str, str]] = [
+    (r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b", "UUID"),
+    (r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b", "IP"),
+    (r"\b(?:0x)?[0-9a-fA-F]{12,}\b", "HEX"),
+    (r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:ms|s|MB|KB|GB|%)?(?![\w.])", "NUM"),
+]
+
+
+def drain_config(similarity: float = 0.4, depth: int = 4) -> TemplateMinerConfig:
+    """Drain3 settings: similarity threshold 0.4 and depth 4 (Drain's own defaults) plus
+    our masks."""
+    config = TemplateMinerConfig()
+    config.drain_sim_th = similarity
+    config.drain_depth = depth
+    config.masking_instructions = [MaskingInstruction(p, name) for p, name in MASKS]
+    config.parametrize_numeric_tokens = True
+    config.profiling_enabled = False
+    return config
+
+
+class TemplateMiner:
+    def __init__(self, config: TemplateMinerConfig | None = None) -> None:
+        logging.getLogger("drain3").setLevel(logging.WARNING)
+        self._drain = Drain(config=config or drain_config())
+
+    def add(self, message: str) -> tuple[str, str]:
+        """(template id, current template text) of one log message."""
+        result = self._drain.add_log_message(message[:2000])
+        return f"T{result['cluster_id']}", result["template_mined"]

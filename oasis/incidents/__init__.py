@@ -1,0 +1,7 @@
+"""Incidents: the model, their database, and the tracker that opens and grows them."""
+
+from oasis.incidents.model import Incident, Severity, Status, TimelineEvent
+from oasis.incidents.store import ConflictError, IncidentStore, NotFoundError
+
+__all__ = ["ConflictError", "Incident", "IncidentStore", "NotFoundError", "Severity", "Status",
+           "TimelineEvent"]

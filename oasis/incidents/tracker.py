@@ -1,0 +1,194 @@
+"""Turn each check's anomalies into incidents: open, grow, re-analyse, and notice recovery.
+
+Anomalies that overlap in time, or sit on services connected in the call graph, belong to
+one incident; a symptom nobody explains opens a new one. An incident that sees no related
+anomaly for `recovery_minutes` has recovered; what shows up after that is a new incident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from oasis.analyze.analyst import Analysis, analyse
+from oasis.detect.anomaly import Anomaly
+from oasis.detect.graph import CallGraph
+from oasis.detect.settings import DetectSettings
+from oasis.incidents.model import SEVERITY_ORDER, Incident, Severity, Status, TimelineEvent
+from oasis.incidents.store import ConflictError, IncidentStore, new_incident_id
+from oasis.signals.model import DeploymentRecord
+
+MAX_EVIDENCE_ANOMALIES = 40
+
+
+@dataclass
+class CheckContext:
+    """What the tracker needs from the monitor to analyse an incident."""
+
+    graph: CallGraph
+    propagated_share: dict[str, float]
+    deployments: Sequence[DeploymentRecord]
+    samples: Callable[[str, datetime, datetime], list[dict[str, Any]]]
+
+
+@dataclass
+class _Open:
+    incident: Incident
+    anomalies: dict[tuple[str, str], Anomaly] = field(default_factory=dict)
+    samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+class IncidentTracker:
+    def __init__(self, store: IncidentStore, settings: DetectSettings) -> None:
+        self.store = store
+        self.settings = settings
+        self.open: list[_Open] = [_Open(i) for i in store.list(active=True, limit=1000)]
+
+    def frozen_services(self) -> dict[str, datetime]:
+        """Services in open incidents and since when: their baselines stop there."""
+        frozen: dict[str, datetime] = {}
+        for o in self.open:
+            for s in o.incident.services:
+                t = o.incident.started_at
+                frozen[s] = min(frozen.get(s, t), t)
+        return frozen
+
+    def update(self, anomalies: Sequence[Anomaly], now: datetime,
+               ctx: CheckContext) -> list[Incident]:
+        """Apply one check's anomalies; returns the incidents that changed."""
+        touched: set[int] = set()
+        orphans: list[Anomaly] = []
+        for a in anomalies:
+            target = next((o for o in self.open if self._related(o, a, ctx.graph)), None)
+            if target is not None:
+                target.anomalies[a.key] = a
+                touched.add(id(target))
+            elif a.role == "symptom":
+                orphans.append(a)
+        changed = []
+        if orphans:
+            # Context anomalies of this check that fit the new incident join it too.
+            group = {a.key: a for a in orphans}
+            for a in anomalies:
+                if a.role == "context" and a.key not in group and any(
+                        a.service == o.service for o in orphans):
+                    group[a.key] = a
+            changed.append(self._open_incident(group, now, ctx))
+        for o in list(self.open):
+            if id(o) in touched:
+                changed.append(self._grow(o, now, ctx))
+            elif now - o.incident.last_seen_at >= timedelta(
+                    minutes=self.settings.recovery_minutes):
+                changed.append(self._recovered(o, now))
+        return changed
+
+    def _related(self, o: _Open, a: Anomaly, graph: CallGraph) -> bool:
+        services = o.incident.services
+        if a.service in services:
+            return True
+        if any(graph.depends_on(a.service, s) or graph.depends_on(s, a.service)
+               for s in services):
+            return True
+        window = timedelta(minutes=self.settings.correlation_minutes)
+        return abs(a.started_at - o.incident.started_at) <= window
+
+    def _analyse(self, o: _Open, ctx: CheckContext) -> Analysis:
+        return analyse(list(o.anomalies.values()), ctx.graph, ctx.propagated_share,
+                       ctx.deployments, timedelta(minutes=self.settings.change_window_minutes))
+
+    def _evidence(self, o: _Open, analysis: Analysis) -> list[dict[str, Any]]:
+        items = analysis.evidence[-MAX_EVIDENCE_ANOMALIES:]
+        for service in analysis.services:
+            if o.samples.get(service):
+                items.append({"service": service, "kind": "log_samples",
+                              "lines": o.samples[service]})
+        return items
+
+    def _take_samples(self, o: _Open, analysis: Analysis, now: datetime,
+                      ctx: CheckContext) -> None:
+        for service in analysis.services:
+            if service not in o.samples:
+                o.samples[service] = ctx.samples(service, analysis.started_at, now)
+
+    def _open_incident(self, anomalies: dict[tuple[str, str], Anomaly], now: datetime,
+                       ctx: CheckContext) -> Incident:
+        o = _Open(None, dict(anomalies))  # type: ignore[arg-type]
+        analysis = self._analyse(o, ctx)
+        self._take_samples(o, analysis, now, ctx)
+        incident = Incident(
+            id=new_incident_id(now), status=Status.INITIAL_DETECTION,
+            severity=analysis.severity, title=analysis.title, services=analysis.services,
+            root_cause_service=analysis.root_cause_service, started_at=analysis.started_at,
+            detected_at=now, last_seen_at=now, summary=analysis.summary,
+            suspected_change=analysis.suspected_change,
+            root_cause_ranking=[c.to_dict() for c in analysis.ranking],
+            evidence=self._evidence(o, analysis))
+        o.incident = incident
+        detected = TimelineEvent(now, "detected", f"detected: {analysis.title}",
+                                 data={"anomalies": len(anomalies)})
+        self.store.create(incident, detected)
+        incident.status = Status.ANALYSIS_COMPLETE
+        self.store.update(incident, [TimelineEvent(
+            now, "analysis_complete",
+            f"root cause {analysis.root_cause_service or 'unknown'}"
+            + (f", suspected change {analysis.suspected_change['version']}"
+               if analysis.suspected_change else ""),
+            actor="analyst:deterministic")])
+        self.open.append(o)
+        return incident
+
+    def _grow(self, o: _Open, now: datetime, ctx: CheckContext) -> Incident:
+        inc = o.incident
+        analysis = self._analyse(o, ctx)
+        self._take_samples(o, analysis, now, ctx)
+        events = []
+        added = [s for s in analysis.services if s not in inc.services]
+        if added:
+            events.append(TimelineEvent(now, "services_added",
+                                        f"now also affecting {', '.join(added)}"))
+        if analysis.root_cause_service != inc.root_cause_service:
+            events.append(TimelineEvent(
+                now, "root_cause_changed",
+                f"root cause now {analysis.root_cause_service} (was {inc.root_cause_service})",
+                actor="analyst:deterministic"))
+        if analysis.suspected_change != inc.suspected_change and analysis.suspected_change:
+            events.append(TimelineEvent(now, "suspected_change",
+                                        f"suspected change {analysis.suspected_change['service']}"
+                                        f" {analysis.suspected_change['version']}"))
+        inc.services = analysis.services
+        inc.root_cause_service = analysis.root_cause_service
+        inc.root_cause_ranking = [c.to_dict() for c in analysis.ranking]
+        inc.suspected_change = analysis.suspected_change
+        inc.severity = min(inc.severity, analysis.severity, key=_rank)
+        inc.title, inc.summary = analysis.title, analysis.summary
+        inc.started_at = min(inc.started_at, analysis.started_at)
+        inc.evidence = self._evidence(o, analysis)
+        inc.last_seen_at = now
+        return self._save(o, events)
+
+    def _recovered(self, o: _Open, now: datetime) -> Incident:
+        self.open.remove(o)
+        o.incident.recovered_at = now
+        return self._save(o, [TimelineEvent(
+            now, "recovered",
+            f"no symptoms since {o.incident.last_seen_at:%H:%M}Z; a recurrence opens a new "
+            "incident")])
+
+    def _save(self, o: _Open, events: list[TimelineEvent]) -> Incident:
+        try:
+            return self.store.update(o.incident, events)
+        except ConflictError:
+            # A person changed it meanwhile (status, notes): keep theirs, re-apply ours.
+            fresh = self.store.get(o.incident.id)
+            for name in ("services", "root_cause_service", "root_cause_ranking",
+                         "suspected_change", "severity", "title", "summary", "started_at",
+                         "evidence", "last_seen_at", "recovered_at"):
+                setattr(fresh, name, getattr(o.incident, name))
+            o.incident = fresh
+            return self.store.update(fresh, events)
+
+
+def _rank(severity: Severity) -> int:
+    return SEVERITY_ORDER[severity]

@@ -1,0 +1,113 @@
+"""The monitor: every check interval, pull the newest complete minutes from the signal
+store, run the detectors, and let the tracker turn anomalies into incidents.
+
+Live (`oasis serve`) and replay (`oasis replay`) run this same class; only the clock
+differs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from oasis.detect.anomaly import Anomaly
+from oasis.detect.detectors import ErrorRateDetector, MetricDetector, NewErrorDetector
+from oasis.detect.graph import CallGraph
+from oasis.detect.settings import DetectSettings
+from oasis.detect.templates import TemplateMiner
+from oasis.detect.window import ERROR_LEVEL_NAMES, SignalWindow, to_minute, window_sum
+from oasis.incidents.model import Incident
+from oasis.incidents.store import IncidentStore
+from oasis.incidents.tracker import CheckContext, IncidentTracker
+from oasis.signals.model import DeploymentRecord, utc_iso
+from oasis.store.base import SignalStore
+
+log = logging.getLogger(__name__)
+
+MINED_LEVELS = {"WARN", "ERROR", "FATAL"}
+LOG_ROWS_PER_CHECK = 200_000
+FIRST_RAW_HOURS = 3  # raw lines read at start-up (for templates and the call graph)
+
+
+def floor_minute(t: datetime) -> datetime:
+    return t.replace(second=0, microsecond=0)
+
+
+class Monitor:
+    def __init__(self, signals: SignalStore, incidents: IncidentStore,
+                 settings: DetectSettings | None = None) -> None:
+        self.signals = signals
+        self.settings = settings or DetectSettings()
+        self.window = SignalWindow()
+        self.graph = CallGraph()
+        self.miner = TemplateMiner()
+        self.tracker = IncidentTracker(incidents, self.settings)
+        self.detectors = [ErrorRateDetector(self.settings), NewErrorDetector(self.settings),
+                          MetricDetector(self.settings)]
+        self.deployments: list[DeploymentRecord] = []
+        self.named_errors: dict[str, dict[int, float]] = defaultdict(dict)
+        self.cursor: datetime | None = None
+        self.last_anomalies: list[Anomaly] = []
+
+    def check(self, now: datetime) -> list[Incident]:
+        """Take in every minute that ended by `now`, detect, and update incidents."""
+        end = floor_minute(now)
+        if self.cursor is not None and end <= self.cursor:
+            return []
+        start = self.cursor or end - timedelta(minutes=self.window.keep_minutes)
+        self._pull(start, end)
+        self.cursor = end
+        minute = to_minute(end) - 1
+        self.window.freeze = {s: to_minute(t) for s, t in self.tracker.frozen_services().items()}
+        anomalies = [a for d in self.detectors for a in d.detect(self.window, minute)]
+        self.last_anomalies = anomalies
+        if minute % 60 == 0:
+            self.window.prune(minute)
+        ctx = CheckContext(self.graph, self._propagated_share(minute), self.deployments,
+                           self._samples)
+        return self.tracker.update(anomalies, end, ctx)
+
+    # -- reading the store -----------------------------------------------------------------
+    def _pull(self, start: datetime, end: datetime) -> None:
+        w = self.window
+        for c in self.signals.log_counts(start, end, by="level"):
+            w.add_log_count(to_minute(c.bucket), c.service, c.key or "INFO", c.count)
+        for c in self.signals.log_counts(start, end, by="error_type", errors_only=True):
+            if c.key:
+                w.add_error_type(to_minute(c.bucket), c.service, c.key, c.count)
+        for m in self.signals.metric_stats(start, end):
+            w.add_metric(to_minute(m.bucket), m.service, m.name, m.mean)
+        self.deployments.extend(self.signals.deployments(start, end))
+        horizon = end - timedelta(days=1)
+        self.deployments = [d for d in self.deployments if d.timestamp >= horizon]
+        raw_start = max(start, end - timedelta(hours=FIRST_RAW_HOURS))
+        lines = self.signals.read_logs(raw_start, end, limit=LOG_ROWS_PER_CHECK)
+        known = set(w.services)
+        for line in lines:
+            if line.level.value not in MINED_LEVELS:
+                continue
+            minute = to_minute(line.timestamp)
+            template_id, text = self.miner.add(line.message)
+            w.add_template(minute, line.service, template_id, text)
+            if line.level.value in ERROR_LEVEL_NAMES and self.graph.services_named(
+                    line, frozenset(known)):
+                series = self.named_errors[line.service]
+                series[minute] = series.get(minute, 0) + 1
+        self.graph.learn(lines, known)
+
+    def _propagated_share(self, minute: int) -> dict[str, float]:
+        share = {}
+        for service, named in self.named_errors.items():
+            errors = window_sum(self.window.logs[service].errors, minute, 5)
+            if errors:
+                share[service] = min(1.0, window_sum(named, minute, 5) / errors)
+        return share
+
+    def _samples(self, service: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        lines = self.signals.sample_logs(start, end, service=service, errors_only=True,
+                                         limit=3)
+        return [{"timestamp": utc_iso(x.timestamp), "level": x.level.value,
+                 "message": x.message[:500], "error_type": x.error_type,
+                 "trace_id": x.trace_id} for x in lines]
