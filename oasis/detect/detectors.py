@@ -20,6 +20,41 @@ def _squash(ratio: float, full_at: float) -> float:
     return min(1.0, math.log(ratio) / math.log(full_at))
 
 
+def poisson_tail(observed: float, expected: float, dispersion: float = 1.0) -> float:
+    """P(X >= observed) for counts with mean `expected` and variance `dispersion` times it.
+
+    Over-dispersed counts are scaled down to a Poisson of the same shape (quasi-Poisson),
+    so a bursty service needs a bigger burst. Exact for small counts, where the normal
+    approximation (a z-score) alarms far too often.
+    """
+    k = math.floor(observed / dispersion)
+    lam = max(expected / dispersion, 1e-9)
+    if k <= 0:
+        return 1.0
+    # Sum the lower terms in log space: P(X < k) = sum_{i<k} e^-lam lam^i / i!
+    log_term = -lam
+    total = math.exp(log_term)
+    for i in range(1, k):
+        log_term += math.log(lam) - math.log(i)
+        total += math.exp(log_term)
+        if total >= 1.0:
+            return 0.0
+    return max(0.0, 1.0 - total) if total < 0.999999 else _upper_tail(k, lam)
+
+
+def _upper_tail(k: int, lam: float) -> float:
+    """P(X >= k) summed from k upwards: precise when it is tiny."""
+    log_term = -lam + k * math.log(lam) - math.lgamma(k + 1)
+    total, i = 0.0, k
+    while True:
+        term = math.exp(log_term)
+        total += term
+        if term < total * 1e-12 or i > k + 10_000:
+            return total
+        i += 1
+        log_term += math.log(lam) - math.log(i)
+
+
 def _walk_back(values: dict[int, float], minute: int, above: float, limit: int = 90,
                below: bool = False) -> int:
     """First minute of the run (gaps of one minute allowed) that ends at `minute`."""
@@ -63,8 +98,8 @@ class ErrorRateDetector:
             traffic = _traffic_factor(self.s, logs.other, minute, w, guard, logs.first_minute)
             expected = max(rate, 0.05) * w * traffic
             observed = window_sum(logs.errors, minute, w)
-            threshold = expected + cfg.z * math.sqrt(expected * dispersion)
-            if observed < max(cfg.min_errors, cfg.min_ratio * expected, threshold):
+            if observed < max(cfg.min_errors, cfg.min_ratio * expected) or \
+                    poisson_tail(observed, expected, dispersion) > cfg.p_value:
                 continue
             per_minute = max(rate, 0.05) * traffic
             above = per_minute + 2 * math.sqrt(per_minute * dispersion) + 0.5
@@ -130,9 +165,12 @@ class NewErrorDetector:
         if base is None:
             return
         rate, dispersion = base
-        expected = max(rate, 0.05) * w
-        if observed < max(cfg.surge_ratio * expected,
-                          expected + 5 * math.sqrt(expected * dispersion)):
+        logs = window.logs[service]
+        traffic = _traffic_factor(self.s, logs.other, minute, w,
+                                  guard_for(window, service, minute, guard), service_first)
+        expected = max(rate, 0.05) * w * traffic
+        if observed < cfg.surge_ratio * expected or \
+                poisson_tail(observed, expected, dispersion) > self.s.error_rate.p_value:
             return
         onset = _walk_back(series, minute, max(rate, 0.05) * cfg.surge_ratio / 2 + 0.5)
         yield Anomaly(service, kind, f"{kind}:{key}", from_minute(onset), observed, expected,
@@ -162,7 +200,27 @@ class MetricDetector:
             return "context", 0
         return "symptom", 0
 
+    def load_bound(self, metric: str) -> bool:
+        lower = metric.lower()
+        return any(k in lower for k in self.s.metrics.load_bound)
+
     def detect(self, window: SignalWindow, minute: int) -> Iterator[Anomaly]:
+        found = list(self._detect(window, minute))
+        # Resource use that grew no faster than the service's traffic is the load, not a
+        # fault: it explains an incident but does not open one.
+        traffic: dict[str, float] = {}
+        for a in found:
+            if a.role == "context" and a.expected > 0:
+                traffic[a.service] = max(traffic.get(a.service, 1.0), a.observed / a.expected)
+        for a in found:
+            load = traffic.get(a.service)
+            if (a.role == "symptom" and load and a.expected > 0 and self.load_bound(a.signal)
+                    and a.observed / a.expected <= 1.25 * load):
+                a.role = "context"
+                a.summary += f", in line with traffic x{load:.1f}"
+            yield a
+
+    def _detect(self, window: SignalWindow, minute: int) -> Iterator[Anomaly]:
         cfg = self.s.metrics
         for (service, metric), series in window.metrics.items():
             if minute - window.metric_first[(service, metric)] < self.s.min_history_minutes:

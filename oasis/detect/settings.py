@@ -18,8 +18,10 @@ class ErrorRateSettings(_Section):
     window_minutes: int = Field(3, ge=1, description="Minutes summed for each check.")
     min_errors: int = Field(6, ge=1, description="Fewest errors in the window that can alarm.")
     min_ratio: float = Field(2.5, gt=1, description="Observed / expected must reach this.")
-    z: float = Field(5.0, gt=0, description="Standard deviations above expected (Poisson, "
-                                            "with the service's own over-dispersion).")
+    p_value: float = Field(1e-6, gt=0, lt=1, description=(
+        "Chance of so many errors from the service's normal rate (Poisson, with its own "
+        "over-dispersion) below which it alarms. Checked every minute for every service, "
+        "so it has to be tiny."))
 
 
 class ErrorTypeSettings(_Section):
@@ -51,6 +53,10 @@ class MetricSettings(_Section):
     worse_when_lower: list[str] = Field(
         default_factory=lambda: ["success", "availability", "apdex", "hit_ratio", "uptime"],
         description="Metric names containing one of these are symptoms when they fall.")
+    load_bound: list[str] = Field(
+        default_factory=lambda: ["cpu", "queue", "saturation", "utilization", "load"],
+        description="Resource metrics that follow traffic: a rise no steeper than the "
+                    "service's traffic (its context metrics) is context, not a symptom.")
     context_only: list[str] = Field(
         default_factory=lambda: ["request", "rps", "qps", "throughput", "traffic", "count",
                                  "replica"],

@@ -146,7 +146,7 @@ class CapacityLoss(Fault):
     service: str
     start: datetime
     capacity: float = 0.4
-    ramp_minutes: float = 15.0
+    ramp_minutes: float = 3.0  # a plan change is abrupt; the queue builds over minutes
     warn: ErrorKind = SLOW_QUERY
 
     def effects(self, fleet: Fleet, t: datetime) -> dict[str, Effect]:
@@ -165,8 +165,8 @@ class TrafficSurge(Fault):
     """Traffic at the edge multiplies (a campaign, a bot); the tightest service saturates."""
 
     start: datetime
-    multiplier: float = 2.6
-    ramp_minutes: float = 10.0
+    multiplier: float = 2.2
+    ramp_minutes: float = 4.0
 
     def effects(self, fleet: Fleet, t: datetime) -> dict[str, Effect]:
         return {}

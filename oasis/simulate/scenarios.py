@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -149,18 +149,15 @@ def _latency_degradation(fleet: Fleet, service: str | None, onset: datetime,
 
 def _traffic_spike(fleet: Fleet, service: str | None, onset: datetime, plan: Plan) -> None:
     assert service
-    # The surge saturates the service with the least headroom: make that `service`.
-    spec = fleet.specs[service]
-    tightest = max(s.base_utilization for s in fleet.specs.values())
-    if spec.base_utilization < tightest:
-        from dataclasses import replace
-
-        fleet.specs[service] = replace(spec, base_utilization=tightest + 0.03)
+    # The surge saturates `service` alone: it runs hot, the others have headroom to spare.
+    for name, spec in list(fleet.specs.items()):
+        util = 0.5 if name == service else min(spec.base_utilization, 0.25)
+        fleet.specs[name] = replace(spec, base_utilization=util)
     plan.faults.append(TrafficSurge(onset))
     plan.truth.root_cause_service = service
     plan.truth.affected_services = _affected(fleet, service)
     plan.truth.remedies = [{"action": "scale", "service": service,
-                            "params": {"replicas": spec.replicas * 2}}]
+                            "params": {"replicas": fleet.specs[service].replicas * 2}}]
 
 
 def _healthy_deploy(fleet: Fleet, service: str | None, onset: datetime, plan: Plan) -> None:
