@@ -20,6 +20,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from oasis.detect.settings import DetectSettings
+
 
 def default_data_dir() -> Path:
     """`$XDG_DATA_HOME/oasis`, or `~/.local/share/oasis` when that is unset."""
@@ -70,10 +72,18 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    detect: DetectSettings = Field(default_factory=DetectSettings)
+    state_url: str | None = Field(
+        None, description="SQLAlchemy URL of the incident database, e.g. "
+        "postgresql+psycopg://oasis@db/oasis [default: sqlite:///DATA_DIR/state.db]")
 
     @property
     def signal_store_path(self) -> Path:
         return self.data_dir / "signals.duckdb"
+
+    @property
+    def incident_db_url(self) -> str:
+        return self.state_url or f"sqlite:///{self.data_dir / 'state.db'}"
 
     @classmethod
     def settings_customise_sources(

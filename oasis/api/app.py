@@ -13,15 +13,21 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 import oasis
-from oasis.api.routes import health, services, signals
+from oasis.api.routes import health, incidents, services, signals
 from oasis.config import Settings, load_settings
+from oasis.incidents import IncidentStore
+from oasis.monitor import Monitor
 from oasis.store import SignalStore, open_signal_store
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, store: SignalStore | None = None) -> FastAPI:
-    """The OASIS HTTP service; it opens (and later closes) its own store unless given one."""
+def create_app(settings: Settings | None = None, *, store: SignalStore | None = None,
+               monitor: bool = True) -> FastAPI:
+    """The OASIS HTTP service; it opens (and later closes) its own stores unless given one.
+
+    With `monitor`, detection runs every `detect.check_interval_seconds` in the background.
+    """
     settings = settings or load_settings()
 
     @asynccontextmanager
@@ -29,13 +35,20 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
         owned = store is None
         app.state.settings = settings
         app.state.store = store if store is not None else open_signal_store(settings)
-        retention = asyncio.create_task(_retention_loop(app))
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        app.state.incidents = IncidentStore(settings.incident_db_url)
+        tasks = [asyncio.create_task(_retention_loop(app))]
+        if monitor:
+            app.state.monitor = Monitor(app.state.store, app.state.incidents, settings.detect)
+            tasks.append(asyncio.create_task(_monitor_loop(app)))
         try:
             yield
         finally:
-            retention.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await retention
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            app.state.incidents.close()
             if owned:
                 app.state.store.close()
 
@@ -48,7 +61,25 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
     app.include_router(health.router)
     app.include_router(signals.router)
     app.include_router(services.router)
+    app.include_router(incidents.router)
     return app
+
+
+async def _monitor_loop(app: FastAPI) -> None:
+    settings: Settings = app.state.settings
+    monitor: Monitor = app.state.monitor
+    while True:
+        try:
+            # Follow the signals' own clock when it runs ahead of ours (a simulator at
+            # N x real time); a minute is checked once it has ended.
+            latest = await run_in_threadpool(app.state.store.latest_timestamp)
+            now = max(datetime.now(UTC), latest or datetime.now(UTC))
+            changed = await run_in_threadpool(monitor.check, now)
+            for incident in changed:
+                log.info("incident %s %s: %s", incident.id, incident.status, incident.title)
+        except Exception:  # one failed check must not stop the next
+            log.exception("detection check failed")
+        await asyncio.sleep(settings.detect.check_interval_seconds)
 
 
 async def _retention_loop(app: FastAPI) -> None:

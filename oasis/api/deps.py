@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from oasis.config import Settings
+from oasis.incidents import IncidentStore
 from oasis.ingest import Ingestor
 from oasis.store import SignalStore
 
@@ -31,3 +32,10 @@ def get_ingestor(
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[SignalStore, Depends(get_store)]
 IngestorDep = Annotated[Ingestor, Depends(get_ingestor)]
+
+
+def get_incidents(request: Request) -> IncidentStore:
+    return request.app.state.incidents
+
+
+IncidentsDep = Annotated[IncidentStore, Depends(get_incidents)]

@@ -37,7 +37,10 @@ def demo(
     settings = settings_from(ctx)
     demo_dir = settings.data_dir / "demo"
     shutil.rmtree(demo_dir, ignore_errors=True)
-    settings = settings.model_copy(update={"data_dir": demo_dir})
+    # Check as often, in simulated time, as the live monitor would in real time.
+    detect = settings.detect.model_copy(
+        update={"check_interval_seconds": settings.detect.check_interval_seconds / speed})
+    settings = settings.model_copy(update={"data_dir": demo_dir, "detect": detect})
     url = f"http://127.0.0.1:{port}"
 
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
@@ -52,6 +55,7 @@ def demo(
     console.print(f"""[bold]OASIS demo[/]  data in {demo_dir}
   API docs        {url}/docs
   services seen   {url}/api/v1/services
+  incidents       {url}/api/v1/incidents
   fleet control   http://127.0.0.1:{control_port}/fleet
 Streaming 2 h of history, then live at {speed:g}x: [yellow]{scenario}[/] starts in about \
 {onset_in:.0f} s ({sim.truth.description}). Ctrl-C stops.""")
