@@ -1,0 +1,178 @@
+"""Detectors on small synthetic series: spike, step, ramp, noise, seasonality, new errors."""
+
+from __future__ import annotations
+
+import math
+import random
+
+from oasis.detect.baseline import DAY, expect
+from oasis.detect.detectors import (
+    ErrorRateDetector,
+    MetricDetector,
+    NewErrorDetector,
+    poisson_tail,
+)
+from oasis.detect.settings import DetectSettings
+from oasis.detect.window import SignalWindow
+
+T = 29_000_000  # a Unix minute in 2025; only differences matter
+S = DetectSettings()
+
+
+def errors_window(per_minute, minutes: int = 180, other: float = 50.0,
+                  seed: int = 1) -> SignalWindow:
+    """A service logging `per_minute(m)` errors (Poisson) and `other` normal lines."""
+    rng = random.Random(seed)
+    w = SignalWindow()
+    for m in range(T - minutes, T + 1):
+        lam = per_minute(m - T)
+        w.add_log_count(m, "svc", "ERROR", _poisson(rng, lam))
+        w.add_log_count(m, "svc", "INFO", _poisson(rng, other(m - T) if callable(other)
+                                                   else other))
+    return w
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    if lam > 50:
+        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
+    k, p, limit = 0, rng.random(), math.exp(-lam)
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k
+
+
+def metric_window(value, minutes: int = 180, name: str = "latency_p99_ms",
+                  start: int | None = None) -> SignalWindow:
+    w = SignalWindow()
+    for m in range((start if start is not None else T - minutes), T + 1):
+        w.add_metric(m, "svc", name, value(m - T))
+    return w
+
+
+def noisy(level: float, sd: float, seed: int = 2):
+    rng = random.Random(seed)
+    return lambda _m: level + rng.gauss(0, sd)
+
+
+def test_error_spike_alarms_and_estimates_its_onset() -> None:
+    w = errors_window(lambda m: 2.0 if m < -4 else 30.0)
+    [found] = ErrorRateDetector(S).detect(w, T)
+    assert found.signal == "errors" and found.observed > 60
+    assert abs((found.started_at.timestamp() // 60) - (T - 4)) <= 1
+
+
+def test_steady_noise_never_alarms_however_loud() -> None:
+    for level in (0.05, 1.0, 20.0):
+        w = errors_window(lambda m, lv=level: lv, minutes=400, seed=int(level * 10))
+        for minute in range(T - 200, T + 1):
+            assert list(ErrorRateDetector(S).detect(w, minute)) == [], (level, minute)
+
+
+def test_a_quiet_service_with_a_few_new_errors_alarms_a_noisy_one_does_not() -> None:
+    quiet = errors_window(lambda m: 0.0 if m < -2 else 3.0)
+    loud = errors_window(lambda m: 30.0 if m < -2 else 33.0)
+    assert list(ErrorRateDetector(S).detect(quiet, T))
+    assert not list(ErrorRateDetector(S).detect(loud, T))
+
+
+def test_more_traffic_with_the_same_error_ratio_is_not_a_spike() -> None:
+    # Traffic and errors both triple over 20 minutes: the ratio is unchanged.
+    def factor(m):
+        return 1 + 2 * min(1.0, max(0.0, (m + 20) / 20))
+    w = errors_window(lambda m: 3.0 * factor(m), other=lambda m: 60 * factor(m))
+    assert not list(ErrorRateDetector(S).detect(w, T))
+
+
+def test_errors_need_history_before_they_can_alarm() -> None:
+    w = errors_window(lambda m: 0.0 if m < -3 else 40.0, minutes=30)
+    assert not list(ErrorRateDetector(S).detect(w, T))
+
+
+def test_new_error_type_is_reported_as_new_and_old_types_stay_quiet() -> None:
+    w = errors_window(lambda m: 1.0)
+    for m in range(T - 170, T + 1):
+        w.add_error_type(m, "svc", "TimeoutError", 1)
+    for m in range(T - 2, T + 1):
+        w.add_error_type(m, "svc", "NullPointerException", 8)
+    found = list(NewErrorDetector(S).detect(w, T))
+    assert [a.signal for a in found] == ["error_type:NullPointerException"]
+    assert "new error type" in found[0].summary
+
+
+def test_metric_step_alarms_with_its_onset_and_noise_does_not() -> None:
+    base = noisy(100, 5)
+    step = metric_window(lambda m: base(m) if m < -5 else 260 + base(m) - 100)
+    [found] = MetricDetector(S).detect(step, T)
+    assert found.signal == "metric:latency_p99_ms" and found.role == "symptom"
+    assert abs(found.started_at.timestamp() // 60 - (T - 5)) <= 1
+    calm = metric_window(noisy(100, 5, seed=9), minutes=600)
+    assert all(not list(MetricDetector(S).detect(calm, m)) for m in range(T - 300, T + 1))
+
+
+def test_single_minute_spike_is_not_a_shift() -> None:
+    base = noisy(100, 5)
+    w = metric_window(lambda m: 500 if m == 0 else base(m))
+    assert not list(MetricDetector(S).detect(w, T))
+
+
+def test_lower_is_fine_for_latency_but_bad_for_success_rate() -> None:
+    base = noisy(100, 3)
+    drop = metric_window(lambda m: base(m) if m < -5 else base(m) / 3)
+    assert not list(MetricDetector(S).detect(drop, T))
+    success = metric_window(lambda m: base(m) if m < -5 else base(m) / 3,
+                            name="success_rate_percent")
+    assert [a.signal for a in MetricDetector(S).detect(success, T)] == \
+        ["metric:success_rate_percent"]
+
+
+def test_steady_climb_is_a_trend_before_it_is_a_big_shift() -> None:
+    base = noisy(45, 0.8)
+    leak = metric_window(lambda m: base(m) + (0.5 * (m + 25) if m > -25 else 0),
+                         name="memory_percent")
+    found = list(MetricDetector(S).detect(leak, T))
+    assert [a.detector for a in found] == ["metric_trend"]
+    assert found[0].detail["slope_per_minute"] > 0.3
+
+
+def test_daily_ramp_seen_on_earlier_days_is_expected() -> None:
+    # Two days of a metric that triples every morning within an hour.
+    def daily(m):
+        minute_of_day = (m + 8 * 60) % DAY
+        ramp = min(1.0, max(0.0, (minute_of_day - 8 * 60) / 60))
+        return 100 * (1 + 2 * ramp)
+    rng = random.Random(4)
+    w = metric_window(lambda m: daily(m) + rng.gauss(0, 3), start=T - 2 * DAY - 60,
+                      name="latency_p99_ms")
+    morning = T + 30  # half-way up today's ramp
+    for m in range(T + 1, morning + 1):
+        w.add_metric(m, "svc", "latency_p99_ms", daily(m - T) + rng.gauss(0, 3))
+    exp = expect(w.metrics[("svc", "latency_p99_ms")], morning, recent=120, guard=10,
+                 min_points=30)
+    assert exp.seasonal == "daily"
+    assert not list(MetricDetector(S).detect(w, morning))
+    # Without the earlier days the same ramp would alarm.
+    fresh = SignalWindow()
+    for m, v in w.metrics[("svc", "latency_p99_ms")].items():
+        if m > morning - 180:
+            fresh.add_metric(m, "svc", "latency_p99_ms", v)
+    assert list(MetricDetector(S).detect(fresh, morning))
+
+
+def test_cpu_rising_with_traffic_is_context_not_a_symptom() -> None:
+    w = SignalWindow()
+    rng = random.Random(3)
+    for m in range(T - 180, T + 1):
+        load = 1 if m < T - 5 else 2.2
+        w.add_metric(m, "svc", "request_rate", 10 * load + rng.gauss(0, 0.2))
+        w.add_metric(m, "svc", "cpu_percent", 30 * load + rng.gauss(0, 0.5))
+    roles = {a.signal: a.role for a in MetricDetector(S).detect(w, T)}
+    assert roles == {"metric:request_rate": "context", "metric:cpu_percent": "context"}
+
+
+def test_poisson_tail_matches_known_values() -> None:
+    assert math.isclose(poisson_tail(3, 3), 0.5768, rel_tol=1e-3)
+    assert math.isclose(poisson_tail(11, 1.4), 2.83e-7, rel_tol=1e-2)
+    assert poisson_tail(0, 5) == 1.0
+    # Over-dispersion makes the same burst far less surprising.
+    assert poisson_tail(20, 5, dispersion=4) > 1000 * poisson_tail(20, 5)

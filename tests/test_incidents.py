@@ -1,0 +1,248 @@
+"""Incidents: the database (SQLite and a real PostgreSQL), de-duplication, root cause,
+recovery, and the CLI/API that show them."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from typer.testing import CliRunner
+
+from oasis.analyze.rootcause import rank_root_cause
+from oasis.cli import app
+from oasis.detect.anomaly import Anomaly
+from oasis.detect.graph import CallGraph
+from oasis.detect.settings import DetectSettings
+from oasis.incidents import (
+    ConflictError,
+    Incident,
+    IncidentStore,
+    NotFoundError,
+    Severity,
+    Status,
+    TimelineEvent,
+)
+from oasis.incidents.tracker import CheckContext, IncidentTracker
+from oasis.signals.model import DeploymentRecord, Level, LogRecord
+
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+runner = CliRunner()
+
+
+def make_incident(n: int = 0, services=("checkout",)) -> Incident:
+    at = T0 + timedelta(minutes=n)
+    return Incident(id=f"inc-test-{n}", status=Status.INITIAL_DETECTION,
+                    severity=Severity.HIGH, title=f"incident {n}", services=list(services),
+                    root_cause_service=services[0], started_at=at, detected_at=at,
+                    last_seen_at=at, evidence=[{"summary": "errors"}])
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def incident_store(request, tmp_path) -> IncidentStore:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'state.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    store = IncidentStore(url)
+    yield store
+    store.close()
+
+
+def test_incidents_round_trip_with_timeline_in_utc(incident_store: IncidentStore) -> None:
+    created = incident_store.create(make_incident(), TimelineEvent(T0, "detected", "seen"))
+    created.status = Status.ANALYSIS_COMPLETE
+    incident_store.update(created, [TimelineEvent(T0 + timedelta(seconds=5), "analysis_complete",
+                                                  "done", actor="analyst")])
+    got = incident_store.get("inc-test-0")
+    assert got.status is Status.ANALYSIS_COMPLETE and got.started_at == T0
+    assert got.started_at.tzinfo is UTC
+    assert [(e.kind, e.actor) for e in got.timeline] == [("detected", "oasis"),
+                                                         ("analysis_complete", "analyst")]
+    assert got.evidence == [{"summary": "errors"}]
+    with pytest.raises(NotFoundError):
+        incident_store.get("inc-nope")
+
+
+def test_concurrent_writers_never_overwrite_each_other(incident_store: IncidentStore) -> None:
+    incident_store.create(make_incident(), TimelineEvent(T0, "detected", "seen"))
+    a, b = incident_store.get("inc-test-0"), incident_store.get("inc-test-0")
+    a.title = "from writer a"
+    incident_store.update(a)
+    b.title = "from writer b"
+    with pytest.raises(ConflictError):
+        incident_store.update(b)
+    assert incident_store.get("inc-test-0").title == "from writer a"
+
+
+def test_two_processes_worth_of_threads_update_safely(incident_store: IncidentStore) -> None:
+    incident_store.create(make_incident(), TimelineEvent(T0, "detected", "seen"))
+    done: list[int] = []
+
+    def worker(n: int) -> None:
+        for _ in range(10):
+            while True:
+                inc = incident_store.get("inc-test-0")
+                inc.evidence = [*inc.evidence, {"from": n}]
+                try:
+                    incident_store.update(inc, [TimelineEvent(T0, "note", f"w{n}")])
+                    done.append(n)
+                    break
+                except ConflictError:
+                    continue
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    final = incident_store.get("inc-test-0")
+    assert len(final.evidence) == 41 and len(final.timeline) == 41
+
+
+def test_list_filters(incident_store: IncidentStore) -> None:
+    for n, services in enumerate([("checkout",), ("auth", "gateway"), ("gateway",)]):
+        incident_store.create(make_incident(n, services), TimelineEvent(T0, "detected", "x"))
+    recovered = incident_store.get("inc-test-2")
+    recovered.recovered_at = T0 + timedelta(hours=1)
+    incident_store.update(recovered)
+    assert [i.id for i in incident_store.list()] == ["inc-test-2", "inc-test-1", "inc-test-0"]
+    assert [i.id for i in incident_store.list(service="gateway", active=True)] == ["inc-test-1"]
+    assert incident_store.list(status=["resolved"]) == []
+
+
+# -- root cause ---------------------------------------------------------------------------
+
+def anomaly(service: str, detector: str = "error_rate", minute: int = 0,
+            strength: float = 0.8) -> Anomaly:
+    return Anomaly(service, detector, f"{detector}:{service}", T0 + timedelta(minutes=minute),
+                   100, 5, strength, f"{service} {detector}")
+
+
+def chain_graph() -> CallGraph:
+    """frontend -> api -> db, learned from traces where the callee logs first."""
+    graph = CallGraph()
+    logs = []
+    for n in range(20):
+        at = T0 + timedelta(seconds=n)
+        for offset, service in enumerate(["db", "api", "frontend"]):
+            logs.append(LogRecord(at + timedelta(milliseconds=10 * offset), service,
+                                  Level.INFO, "ok", trace_id=f"t{n}"))
+    graph.learn(logs, ["frontend", "api", "db"])
+    return graph
+
+
+def test_call_graph_learns_direction_from_traces() -> None:
+    graph = chain_graph()
+    assert graph.edges(["frontend", "api", "db"]) == [
+        ("api", "db"), ("frontend", "api"), ("frontend", "db")]
+
+
+def test_root_cause_is_the_dependency_not_the_loudest_caller() -> None:
+    graph = chain_graph()
+    found = [anomaly("frontend", strength=1.0), anomaly("api", strength=0.9),
+             anomaly("db", strength=0.5)]
+    # The callers' errors mostly name their failing callee.
+    ranked = rank_root_cause(found, graph, {"frontend": 0.9, "api": 0.9, "db": 0.0})
+    assert ranked[0].service == "db"
+    # ... and the one whose symptoms started first, when nothing else tells them apart.
+    later = [anomaly("frontend", minute=6), anomaly("api", minute=3), anomaly("db", minute=0)]
+    assert rank_root_cause(later, CallGraph(), {})[0].service == "db"
+
+
+def ctx(graph: CallGraph | None = None, deployments=()) -> CheckContext:
+    return CheckContext(graph or CallGraph(), {}, list(deployments), lambda *a: [])
+
+
+def test_tracker_opens_one_incident_grows_it_and_reopens_after_recovery(tmp_path) -> None:
+    store = IncidentStore(f"sqlite:///{tmp_path / 's.db'}")
+    tracker = IncidentTracker(store, DetectSettings())
+    deploy = DeploymentRecord(T0 - timedelta(minutes=2), "db", "2.0", previous_version="1.9")
+    graph = chain_graph()
+    # Minute 1: db and api; minute 2: frontend joins; the same problem, one incident.
+    tracker.update([anomaly("db"), anomaly("api", minute=1)], T0 + timedelta(minutes=1),
+                   ctx(graph, [deploy]))
+    tracker.update([anomaly("db"), anomaly("frontend", minute=2)], T0 + timedelta(minutes=2),
+                   ctx(graph, [deploy]))
+    [incident] = store.list()
+    assert incident.status is Status.ANALYSIS_COMPLETE
+    assert set(incident.services) == {"db", "api", "frontend"}
+    assert incident.root_cause_service == "db"
+    assert incident.suspected_change["version"] == "2.0"
+    kinds = [e.kind for e in store.get(incident.id).timeline]
+    assert kinds[:2] == ["detected", "analysis_complete"] and "services_added" in kinds
+    # Quiet for the recovery period: recovered. Symptoms again: a new incident.
+    quiet = T0 + timedelta(minutes=2 + DetectSettings().recovery_minutes)
+    tracker.update([], quiet, ctx(graph))
+    assert store.get(incident.id).recovered_at == quiet
+    tracker.update([anomaly("db", minute=40)], quiet + timedelta(minutes=20), ctx(graph))
+    assert len(store.list()) == 2
+    store.close()
+
+
+def test_context_anomalies_alone_open_nothing(tmp_path) -> None:
+    store = IncidentStore(f"sqlite:///{tmp_path / 's.db'}")
+    tracker = IncidentTracker(store, DetectSettings())
+    traffic = anomaly("frontend", "metric")
+    traffic.role = "context"
+    tracker.update([traffic], T0, ctx())
+    assert store.list() == []
+    store.close()
+
+
+# -- replay, CLI and API ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bad_deploy_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("replay") / "bad_deploy.ndjson"
+    result = runner.invoke(app, ["simulate", "--scenario", "bad_deploy", "--hours", "3",
+                                 "--seed", "3", "--start", "2026-11-23T06:00:00Z",
+                                 "--out", str(path)])
+    assert result.exit_code == 0
+    return path
+
+
+def test_replay_prints_one_incident_with_root_cause_and_change(bad_deploy_file, tmp_path):
+    bad = tmp_path / "bad.ndjson"
+    bad.write_text('{"type": "log"}\nnot json\n')
+    result = runner.invoke(app, ["replay", str(bad_deploy_file), str(bad), "--json"])
+    assert result.exit_code == 0, result.output
+    incidents = json.loads(result.stdout)
+    assert len(incidents) == 1
+    inc = incidents[0]
+    assert inc["root_cause_service"] == "checkout-service"
+    assert {"api-gateway", "web-frontend"} <= set(inc["services"])
+    assert inc["suspected_change"]["version"] == "2.5.0"
+    onset = datetime.fromisoformat("2026-11-23T08:00:00+00:00")
+    detected = datetime.fromisoformat(inc["detected_at"])
+    assert onset <= detected <= onset + timedelta(minutes=3)
+    assert abs(datetime.fromisoformat(inc["started_at"]) - onset) <= timedelta(minutes=1)
+    assert any(e.get("kind") == "log_samples" for e in inc["evidence"])
+    assert "bad.ndjson:2" in result.stderr
+
+
+def test_healthy_replay_opens_nothing(tmp_path) -> None:
+    path = tmp_path / "none.ndjson"
+    runner.invoke(app, ["simulate", "--scenario", "healthy_deploy", "--hours", "3", "--seed",
+                        "3", "--start", "2026-11-23T06:00:00Z", "--out", str(path)])
+    result = runner.invoke(app, ["replay", str(path), "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout) == []
+
+
+def test_api_and_cli_show_incidents(settings, client, tmp_path) -> None:
+    store = IncidentStore(settings.incident_db_url)
+    store.create(make_incident(), TimelineEvent(T0, "detected", "seen"))
+    store.close()
+    listed = client.get("/api/v1/incidents", params={"service": "checkout"})
+    assert listed.status_code == 200 and [i["id"] for i in listed.json()] == ["inc-test-0"]
+    one = client.get("/api/v1/incidents/inc-test-0").json()
+    assert one["timeline"][0]["kind"] == "detected" and one["started_at"].endswith("Z")
+    assert client.get("/api/v1/incidents/nope").status_code == 404
+    assert client.get("/api/v1/incidents", params={"status": "bogus"}).status_code == 422
+    env = {"OASIS_DATA_DIR": str(settings.data_dir)}
+    shown = runner.invoke(app, ["incidents", "show", "inc-test-0"], env=env)
+    assert shown.exit_code == 0 and "incident 0" in shown.output
+    assert runner.invoke(app, ["incidents", "show", "nope"], env=env).exit_code == 1
+    listed_cli = runner.invoke(app, ["incidents", "list", "--json"], env=env)
+    assert [i["id"] for i in json.loads(listed_cli.stdout)] == ["inc-test-0"]
