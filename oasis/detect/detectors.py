@@ -273,13 +273,13 @@ class MetricDetector:
                   if m in series]
         if len(points) < cfg.trend_minutes * 0.8:
             return None
-        slope = _theil_sen(points)
-        rise = slope * cfg.trend_minutes
         noise = max(base.spread, floor)
         current = points[-1][1]
         # A climb that earlier days also had at this hour (seasonal expectation) is normal.
         if current - base.value < cfg.trend_min_rise / 2 * noise:
             return None
+        slope = _theil_sen(points)
+        rise = slope * cfg.trend_minutes
         if rise < cfg.trend_min_rise * noise or _kendall_tau(points) < cfg.trend_min_tau:
             return None
         onset = _walk_back(series, minute, base.value + 2 * noise, limit=3 * cfg.trend_minutes)
