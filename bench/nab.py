@@ -1,0 +1,188 @@
+"""NAB harness: our metric detector over the Numenta Anomaly Benchmark, scored by NAB's rules.
+
+Every series is fed point by point (streaming, no look-ahead) to the statistics the metric
+detector uses: the robust baseline of `oasis.detect.baseline.expect` (median and MAD of the
+recent history, with daily / weekly seasonality once that much history exists) and the
+"every one of the latest points deviates" rule. The anomaly score is the smallest robust
+z-score over the latest points, squashed to [0, 1). Scoring re-implements NAB's sweeper:
+anomaly windows, the scaled sigmoid reward, a 15 % probationary period, one threshold
+optimised over the corpus per profile, normalised so the null detector is 0 and a perfect
+one 100. Printed next to the published scoreboard in NAB's `results/final_results.json`.
+
+    python bench/nab.py [--nab ../shared/benchmarks/nab]
+
+Writes bench/results/nab.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from oasis.detect.baseline import expect
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_NAB = ROOT.parent / "shared" / "benchmarks" / "nab"
+PROFILES = {  # NAB config/profiles.json
+    "standard": {"tpWeight": 1.0, "fnWeight": 1.0, "fpWeight": 0.11},
+    "reward_low_FP_rate": {"tpWeight": 1.0, "fnWeight": 1.0, "fpWeight": 0.22},
+    "reward_low_FN_rate": {"tpWeight": 1.0, "fnWeight": 2.0, "fpWeight": 0.11},
+}
+# Knobs, overridable as NAB_<NAME> to explore; defaults mirror the live detector.
+RECENT_POINTS = int(os.environ.get("NAB_RECENT_POINTS", 120))  # its baseline_minutes
+GUARD_POINTS = int(os.environ.get("NAB_GUARD_POINTS", 3))
+PERSIST_POINTS = int(os.environ.get("NAB_PERSIST_POINTS", 2))
+MIN_POINTS = 30
+Z_HALF = float(os.environ.get("NAB_Z_HALF", 6.0))  # z-score that maps to an anomaly score of 0.5
+# A deviation must beat everything this recent to be reported again.
+COOLDOWN_POINTS = int(os.environ.get("NAB_COOLDOWN_POINTS", 300))
+
+
+def anomaly_scores(timestamps: Sequence[datetime], values: Sequence[float]) -> list[float]:
+    """Streaming scores: each uses only the points before it.
+
+    A deviation is reported once, when it first reaches a new height: a level shift that
+    persists is one anomaly, not one per point (NAB counts every point past a window as a
+    false positive).
+    """
+    minutes = [int(t.timestamp() // 60) for t in timestamps]
+    step = max(1, min(b - a for a, b in itertools.pairwise(minutes) if b > a))
+    recent: dict[int, float] = {}
+    keys: list[int] = []
+    scores: list[float] = []
+    raw: list[float] = []
+    recent_z: list[float] = []
+    for m, v in zip(minutes, values, strict=True):
+        exp = expect(recent, m, recent=RECENT_POINTS * step, guard=GUARD_POINTS * step,
+                     min_points=MIN_POINTS)
+        recent[m] = v
+        keys.append(m)
+        if len(keys) > RECENT_POINTS + GUARD_POINTS + 1:
+            recent.pop(keys[-RECENT_POINTS - GUARD_POINTS - 2], None)
+        if exp is None:
+            scores.append(0.0)
+            raw.append(0.0)
+            continue
+        floor = max(0.02 * abs(exp.value), 1e-6)
+        recent_z.append(abs(exp.z(v, floor)))
+        z = min(recent_z[-PERSIST_POINTS:])
+        s = z / (z + Z_HALF)
+        before = max(raw[-COOLDOWN_POINTS:], default=0.0)
+        raw.append(s)
+        scores.append(s if s > before else 0.0)
+    return scores
+
+
+def sweep(timestamps: list[str], scores: list[float], windows: list[list[str]], name: str,
+          cost: dict[str, float]) -> list[tuple[float, float | None, str | None]]:
+    """(anomaly score, weighted sweep score, window name) per point, as NAB's sweeper."""
+    def sigmoid(x: float) -> float:
+        return -1.0 if x > 3.0 else 2 / (1 + math.exp(5 * x)) - 1
+    max_tp = sigmoid(-1.0)
+    probation = min(math.floor(0.15 * len(timestamps)), 0.15 * 5000)
+    index = {t: i for i, t in enumerate(timestamps)}
+    pending = list(windows)
+    out = []
+    cur = cur_name = None
+    cur_width = cur_right = prev_width = prev_right = None
+    for i, (t, s) in enumerate(zip(timestamps, scores, strict=True)):
+        if pending and t == pending[0][0]:
+            cur = pending.pop(0)
+            cur_name = f"{name}|{cur[0]}"
+            cur_right = index[cur[1]]
+            cur_width = float(cur_right - index[cur[0]] + 1)
+        if cur is not None:
+            weighted = sigmoid(-(cur_right - i + 1) / cur_width) * cost["tpWeight"] / max_tp
+        else:
+            unweighted = -1.0 if prev_right is None else sigmoid(
+                abs(prev_right - i) / float(prev_width - 1))
+            weighted = unweighted * cost["fpWeight"]
+        out.append((s, weighted, cur_name if i >= probation else "probationary"))
+        if cur is not None and t == cur[1]:
+            prev_right, prev_width = i, cur_width
+            cur = cur_name = cur_width = cur_right = None
+    return out
+
+
+def score_at(points: list[tuple[float, float, str | None]], threshold: float,
+             cost: dict[str, float]) -> float:
+    parts: dict[str, float] = {"fp": 0.0}
+    for _, _, w in points:
+        if w not in ("probationary", None):
+            parts[w] = -cost["fnWeight"]
+    for s, weighted, w in points:
+        if w == "probationary" or s < threshold:
+            continue
+        if w is None:
+            parts["fp"] += weighted
+        else:
+            parts[w] = max(parts[w], weighted)
+    return sum(parts.values())
+
+
+def load(nab: Path) -> list[tuple[str, list[str], list[datetime], list[float]]]:
+    files = []
+    for path in sorted((nab / "data").glob("*/*.csv")):
+        with path.open() as f:
+            rows = list(csv.DictReader(f))
+        raw = [r["timestamp"] for r in rows]
+        ts = [datetime.fromisoformat(t + "+00:00") for t in raw]
+        files.append((str(path.relative_to(nab / "data")), raw, ts,
+                      [float(r["value"]) for r in rows]))
+    return files
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nab", type=Path, default=DEFAULT_NAB)
+    args = parser.parse_args()
+    windows = json.loads((args.nab / "labels" / "combined_windows.json").read_text())
+    started = time.perf_counter()
+    files = load(args.nab)
+    scored = []
+    for name, raw, ts, values in files:
+        # NAB's windows are written with microseconds; the data files without.
+        wins = [[w[0].split(".")[0], w[1].split(".")[0]] for w in windows.get(name, [])]
+        scored.append((name, raw, anomaly_scores(ts, values), wins))
+    detect_seconds = time.perf_counter() - started
+
+    result: dict = {"detector": "oasis metric detector (robust baseline, persistence)",
+                    "files": len(files), "detect_seconds": round(detect_seconds, 1),
+                    "profiles": {}}
+    thresholds = [i / 100 for i in range(30, 100)]
+    for profile, cost in PROFILES.items():
+        sweeps = [sweep(raw, scores, wins, name, cost) for name, raw, scores, wins in scored]
+        null = sum(score_at(p, 2.0, cost) for p in sweeps)
+        perfect = sum(cost["tpWeight"] * len(w) for *_, w in scored)
+        best = max(thresholds, key=lambda th: sum(score_at(p, th, cost) for p in sweeps))
+        raw_score = sum(score_at(p, best, cost) for p in sweeps)
+        result["profiles"][profile] = {
+            "score": round(100 * (raw_score - null) / (perfect - null), 2),
+            "threshold": best}
+    board = json.loads((args.nab / "results" / "final_results.json").read_text())
+    result["scoreboard_standard"] = {k: round(v["standard"], 2) for k, v in sorted(
+        board.items(), key=lambda kv: -kv[1]["standard"])}
+    out = ROOT / "bench" / "results" / "nab.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    ours = result["profiles"]["standard"]["score"]
+    print(f"{'detector':<22} standard  low_FP  low_FN")
+    low_fp = result["profiles"]["reward_low_FP_rate"]["score"]
+    low_fn = result["profiles"]["reward_low_FN_rate"]["score"]
+    print(f"{'oasis (this run)':<22} {ours:8.1f} {low_fp:7.1f} {low_fn:7.1f}")
+    for name, value in board.items():
+        print(f"{name:<22} {value['standard']:8.1f} {value['reward_low_FP_rate']:7.1f}"
+              f" {value['reward_low_FN_rate']:7.1f}")
+    print(f"detection over {len(files)} files took {detect_seconds:.1f} s; wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
