@@ -71,17 +71,24 @@ def evaluate(
         help="Only these scenarios (repeat the option) [default: all]")] = None,
     hours: Annotated[float, typer.Option(help="Hours simulated per run")] = 3.0,
     workers: Annotated[int, typer.Option(min=1, help="Runs in parallel")] = 2,
-    out: Annotated[Path, typer.Option(help="Where to write the result")] = RESULTS / "eval.json",
+    fleet: Annotated[str, typer.Option(
+        help="Simulated fleet: shop (default) or media (other names, topology, rates)")] = "shop",
+    out: Annotated[Path | None, typer.Option(
+        help="Where to write the result [default: bench/results/eval[-FLEET].json]")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
 ) -> None:
     """Simulate every scenario over several seeds, replay each, and score detection."""
     from oasis.monitor.evaluate import run_suite
-    from oasis.simulate import SCENARIOS
+    from oasis.simulate import FLEETS, SCENARIOS
 
     unknown = [s for s in scenario or [] if s not in SCENARIOS]
     if unknown:
         raise fail(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}")
-    result = run_suite(scenario or None, seeds=seeds, hours=hours, workers=workers)
+    if fleet not in FLEETS:
+        raise fail(f"unknown fleet {fleet!r}; choose from {', '.join(FLEETS)}")
+    out = out or RESULTS / ("eval.json" if fleet == "shop" else f"eval-{fleet}.json")
+    result = run_suite(scenario or None, seeds=seeds, hours=hours, workers=workers,
+                       fleet=fleet)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     if as_json:

@@ -31,6 +31,7 @@ def _time(value: str | None, option: str) -> datetime | None:
 @app.command()
 def simulate(
     scenario: Annotated[str, typer.Option(help=f"Scenario. {_SCENARIO_HELP}")] = "bad_deploy",
+    fleet: Annotated[str, typer.Option(help="Fleet: shop (7 services) or media (9)")] = "shop",
     service: Annotated[str | None, typer.Option(
         help="Service the scenario hits [default: the scenario's own]")] = None,
     hours: Annotated[float, typer.Option(help="Hours of data to write (--out)")] = 3.0,
@@ -65,7 +66,8 @@ def simulate(
         raise fail("--rpm must be positive")
     if live == (out is not None):
         raise fail("give exactly one of --out FILE or --live")
-    config = GeneratorConfig(rpm=rpm, log_sample=log_sample, ids=live)
+    config = GeneratorConfig(rpm=rpm, log_sample=log_sample, ids=live) \
+        if fleet == "shop" else None
     if live:
         _live(scenario, service, seed, config, url, speed, backfill_hours, onset_after,
               control_port, duration, truth)
@@ -77,7 +79,8 @@ def simulate(
         onset_value = _time(onset, "--onset")
     try:
         sim = build_simulation(scenario, hours=hours, seed=seed, start=_time(start, "--start"),
-                               onset=onset_value, service=service, config=config)
+                               onset=onset_value, service=service, config=config,
+                               fleet=fleet)
     except ValueError as exc:
         raise fail(str(exc)) from None
     assert out is not None

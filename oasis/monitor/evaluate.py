@@ -16,7 +16,7 @@ from typing import Any
 
 from oasis.detect.settings import DetectSettings
 from oasis.monitor.replay import replay
-from oasis.simulate import SCENARIOS, GeneratorConfig, simulate
+from oasis.simulate import SCENARIOS, simulate
 
 DEFAULT_START = datetime.fromisoformat("2026-11-02T06:00:00+00:00")
 
@@ -40,12 +40,11 @@ class RunScore:
 
 
 def score_run(scenario: str, seed: int, hours: float = 3.0,
-              settings: DetectSettings | None = None) -> RunScore:
+              settings: DetectSettings | None = None, fleet: str = "shop") -> RunScore:
     import time
 
     start = DEFAULT_START + timedelta(hours=seed * 7)  # different times of day and weekdays
-    sim = simulate(scenario, hours=hours, seed=seed, start=start,
-                   config=GeneratorConfig())
+    sim = simulate(scenario, hours=hours, seed=seed, start=start, fleet=fleet)
     records = list(sim.records())
     t0 = time.perf_counter()
     result = replay(records, settings)
@@ -76,15 +75,17 @@ def score_run(scenario: str, seed: int, hours: float = 3.0,
 
 
 def run_suite(scenarios: list[str] | None = None, seeds: int = 5, hours: float = 3.0,
-              workers: int = 2, settings: DetectSettings | None = None) -> dict[str, Any]:
+              workers: int = 2, settings: DetectSettings | None = None,
+              fleet: str = "shop") -> dict[str, Any]:
     names = scenarios or list(SCENARIOS)
     jobs = [(name, seed) for seed in range(1, seeds + 1) for name in names]
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
-            runs = list(pool.map(_score_job, [(n, s, hours, settings) for n, s in jobs]))
+            runs = list(pool.map(_score_job,
+                                 [(n, s, hours, settings, fleet) for n, s in jobs]))
     else:
-        runs = [score_run(n, s, hours, settings) for n, s in jobs]
-    return summarise(runs, seeds, hours)
+        runs = [score_run(n, s, hours, settings, fleet) for n, s in jobs]
+    return {"fleet": fleet, **summarise(runs, seeds, hours)}
 
 
 def _score_job(args: tuple) -> RunScore:

@@ -17,11 +17,12 @@ from typing import IO, Any
 import orjson
 
 from oasis.signals.model import utc_iso
-from oasis.simulate.fleet import Fleet, FleetError, ServiceSpec, default_services
+from oasis.simulate.fleet import Fleet, FleetError, ServiceSpec
+from oasis.simulate.fleets import FLEETS
 from oasis.simulate.generator import Generator, GeneratorConfig, floor_minute
 from oasis.simulate.scenarios import SCENARIOS, Plan, ScenarioTruth, build_plan
 
-__all__ = ["SCENARIOS", "Fleet", "FleetError", "GeneratorConfig", "ScenarioTruth",
+__all__ = ["FLEETS", "SCENARIOS", "Fleet", "FleetError", "GeneratorConfig", "ScenarioTruth",
            "ServiceSpec", "Simulation", "simulate"]
 
 MAX_HOURS = 24 * 31
@@ -64,7 +65,7 @@ def simulate(scenario: str = "bad_deploy", *, hours: float = 3.0, seed: int = 1,
              start: datetime | None = None, onset: datetime | float | None = None,
              service: str | None = None, config: GeneratorConfig | None = None,
              specs: tuple[ServiceSpec, ...] | None = None,
-             background_deploys: bool = True) -> Simulation:
+             background_deploys: bool = True, fleet: str = "shop") -> Simulation:
     """Build a simulation. Raises ValueError with a readable reason for bad arguments.
 
     `start` defaults to the current hour minus `hours`, so the data ends about now.
@@ -90,9 +91,13 @@ def simulate(scenario: str = "bad_deploy", *, hours: float = 3.0, seed: int = 1,
     if not start <= onset < end:
         raise ValueError(f"onset {utc_iso(onset)} is outside the simulated window "
                          f"{utc_iso(start)} .. {utc_iso(end)}")
-    fleet = Fleet(specs or default_services())
-    plan = build_plan(scenario, fleet, start=start, end=end, onset=onset, service=service,
-                      seed=seed, background_deploys=background_deploys)
-    generator = Generator(fleet, plan, seed, config)
-    fleet.clock = lambda: generator.now
-    return Simulation(fleet, plan, generator)
+    if fleet not in FLEETS:
+        raise ValueError(f"unknown fleet {fleet!r}; choose from {', '.join(FLEETS)}")
+    profile = FLEETS[fleet]
+    the_fleet = Fleet(specs or profile.specs)
+    plan = build_plan(scenario, the_fleet, start=start, end=end, onset=onset,
+                      service=service or profile.targets.get(scenario), seed=seed,
+                      background_deploys=background_deploys)
+    generator = Generator(the_fleet, plan, seed, config or profile.config)
+    the_fleet.clock = lambda: generator.now
+    return Simulation(the_fleet, plan, generator)
