@@ -246,3 +246,32 @@ def test_api_and_cli_show_incidents(settings, client, tmp_path) -> None:
     assert runner.invoke(app, ["incidents", "show", "nope"], env=env).exit_code == 1
     listed_cli = runner.invoke(app, ["incidents", "list", "--json"], env=env)
     assert [i["id"] for i in json.loads(listed_cli.stdout)] == ["inc-test-0"]
+
+
+def test_the_service_detects_incidents_from_signals_it_receives(tmp_path) -> None:
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from oasis.api import create_app
+    from oasis.config import Settings
+    from oasis.simulate import simulate
+
+    settings = Settings(data_dir=tmp_path / "live",
+                        detect=DetectSettings(check_interval_seconds=0.2))
+    # Signals newer than the service's clock, as from a simulator running ahead of it.
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
+    sim = simulate("bad_deploy", hours=2.5, seed=2, start=start, onset=130)
+    body = b"\n".join(json.dumps(r).encode() for r in sim.records())
+    with TestClient(create_app(settings)) as client:
+        time.sleep(0.5)  # a first check over an empty store
+        assert client.post("/api/v1/signals", content=body,
+                           headers={"content-type": "application/x-ndjson"}).status_code == 200
+        deadline = time.monotonic() + 30
+        found = []
+        while not found and time.monotonic() < deadline:
+            found = client.get("/api/v1/incidents").json()
+            time.sleep(0.2)
+    assert len(found) == 1
+    assert found[0]["root_cause_service"] == "checkout-service"
+    assert found[0]["status"] == "analysis_complete"
