@@ -275,3 +275,12 @@ def test_the_service_detects_incidents_from_signals_it_receives(tmp_path) -> Non
     assert len(found) == 1
     assert found[0]["root_cause_service"] == "checkout-service"
     assert found[0]["status"] == "analysis_complete"
+
+
+def test_only_one_process_holds_the_monitor_lease(incident_store: IncidentStore) -> None:
+    assert incident_store.acquire_lease("monitor", "a", 60, now=T0)
+    assert not incident_store.acquire_lease("monitor", "b", 60, now=T0 + timedelta(seconds=30))
+    assert incident_store.acquire_lease("monitor", "a", 60, now=T0 + timedelta(seconds=30))
+    # Holder a stops renewing: after the lease runs out, b takes over.
+    assert incident_store.acquire_lease("monitor", "b", 60, now=T0 + timedelta(seconds=91))
+    assert not incident_store.acquire_lease("monitor", "a", 60, now=T0 + timedelta(seconds=92))

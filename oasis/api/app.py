@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -68,8 +70,14 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
 async def _monitor_loop(app: FastAPI) -> None:
     settings: Settings = app.state.settings
     monitor: Monitor = app.state.monitor
+    holder = f"{socket.gethostname()}:{os.getpid()}:{id(app)}"
+    ttl = max(30.0, 3 * settings.detect.check_interval_seconds)
     while True:
         try:
+            if not await run_in_threadpool(app.state.incidents.acquire_lease, "monitor",
+                                           holder, ttl):
+                await asyncio.sleep(settings.detect.check_interval_seconds)
+                continue  # another process runs detection on this database
             # Follow the signals' own clock when it runs ahead of ours (a simulator at
             # N x real time); a minute is checked once it has ended.
             latest = await run_in_threadpool(app.state.store.latest_timestamp)

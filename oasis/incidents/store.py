@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,6 +49,14 @@ incident_events = sa.Table(
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("data", sa.JSON, nullable=False),
+)
+
+
+leases = sa.Table(
+    "leases", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
 )
 
 
@@ -126,6 +134,35 @@ class IncidentStore:
         incident.version += 1
         incident.timeline.extend(events)
         return incident
+
+    def acquire_lease(self, name: str, holder: str, ttl_seconds: float,
+                      now: datetime | None = None) -> bool:
+        """Hold `name` for `ttl_seconds` if it is free, expired or already ours.
+
+        Several OASIS processes may share one database; only the lease holder runs the
+        monitor, so detection never opens the same incident twice.
+        """
+        now = now or datetime.now(UTC)
+        expires = _naive(now + timedelta(seconds=ttl_seconds))
+        with self._tx() as conn:
+            taken = conn.execute(
+                leases.update()
+                .where(leases.c.name == name,
+                       sa.or_(leases.c.holder == holder, leases.c.expires_at < _naive(now)))
+                .values(holder=holder, expires_at=expires)).rowcount
+            if taken:
+                return True
+            exists = conn.execute(sa.select(leases.c.holder)
+                                  .where(leases.c.name == name)).first()
+            if exists is not None:
+                return False
+        try:
+            with self._tx() as conn:
+                conn.execute(leases.insert().values(name=name, holder=holder,
+                                                    expires_at=expires))
+            return True
+        except sa.exc.IntegrityError:  # another process inserted it first
+            return False
 
     # -- reading ---------------------------------------------------------------------------
     def get(self, incident_id: str) -> Incident:
