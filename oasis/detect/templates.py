@@ -12,15 +12,18 @@ from drain3 import TemplateMiner as Drain
 from drain3.masking import MaskingInstruction
 from drain3.template_miner_config import TemplateMinerConfig
 
-# Order matters: the most specific patterns first.
+# Order matters: a pattern sees the text the ones above it have already masked.
 MASKS: list[tuple[str, str]] = [
+    (r"<\d+ sec\b|\b\d{1,2}:\d{2}(?::\d{2})?\b(?!\.\d)", "DURATION"),
+    (r"\bbytes \(\d+(?:\.\d+)? [KMGT]?B\)", "SIZE"),
     (r"(?:[\w-]+\.)+[\w-]+:\d+", "HOSTPORT"),
-    (r"(?<![\w.])(?:/[\w.\-@~]+)+/?", "PATH"),
+    (r"(?<![\w.])(?:/[\w.\-@~?=&%:+,]+)+/?", "PATH"),
+    (r"\b\d{1,3}(?:\.\d{1,3}){3}(?:,\d{1,3}(?:\.\d{1,3}){3})+\b", "IP"),
     (r"\b[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}\b", "MAC"),
-    (r"\b0x[0-9a-fA-F]+\b", "HEX"),
     (r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b", "UUID"),
     (r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b", "IP"),
     (r"\b(?:0x)?[0-9a-fA-F]{12,}\b", "HEX"),
+    (r"(?<![\w.])\d+(?:[_-]\d+)+(?![\w.])", "NUM"),
     (r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:ms|s|MB|KB|GB|%)?(?![\w.])", "NUM"),
 ]
 
@@ -33,6 +36,8 @@ def drain_config(similarity: float = 0.5, depth: int = 5) -> TemplateMinerConfig
     config.drain_depth = depth
     config.masking_instructions = [MaskingInstruction(p, name) for p, name in MASKS]
     config.parametrize_numeric_tokens = True
+    # `key=value` pairs: the key belongs to the template, the value does not.
+    config.drain_extra_delimiters = ["="]
     config.profiling_enabled = False
     return config
 
