@@ -27,6 +27,10 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/ingest.py
+	$(BIN)/oasis eval --seeds 5
+	$(BIN)/oasis eval --fleet media --seeds 3
+	$(BIN)/python bench/loghub.py
+	$(BIN)/python bench/nab.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
