@@ -16,10 +16,13 @@ def test_demo_serves_streams_and_prints_where_to_look(tmp_path) -> None:
     stale = tmp_path / "demo" / "leftover.txt"
     stale.parent.mkdir(parents=True)
     stale.write_text("from an earlier demo")
-    result = runner.invoke(app, ["demo", "--duration", "2", "--speed", "600", "--port", str(port),
+    result = runner.invoke(app, ["demo", "--duration", "8", "--speed", "600", "--port", str(port),
                                  "--control-port", str(control)],
                            env={"OASIS_DATA_DIR": str(tmp_path)})
     assert result.exit_code == 0, result.output
+    # The bad deploy starts ten simulated minutes in and shows up as an incident.
+    assert "incident inc-" in result.output
+    assert "checkout-service: error spike" in result.output
     assert f"http://127.0.0.1:{port}/docs" in result.output
     assert f"http://127.0.0.1:{control}/fleet" in result.output
     assert not stale.exists()

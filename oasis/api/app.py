@@ -9,7 +9,7 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -22,6 +22,7 @@ from oasis.monitor import Monitor
 from oasis.store import SignalStore, open_signal_store
 
 log = logging.getLogger(__name__)
+SETTLE_SECONDS = 30  # how long after a minute's last record other services' may still come
 
 
 def create_app(settings: Settings | None = None, *, store: SignalStore | None = None,
@@ -78,10 +79,16 @@ async def _monitor_loop(app: FastAPI) -> None:
                                            holder, ttl):
                 await asyncio.sleep(settings.detect.check_interval_seconds)
                 continue  # another process runs detection on this database
-            # Follow the signals' own clock when it runs ahead of ours (a simulator at
-            # N x real time); a minute is checked once it has ended.
+            # Detection runs on the signals' own clock: a minute is checked once data from
+            # a later minute has arrived (plus a short settle for stragglers). Backfilled
+            # history therefore flows through in order, and a simulator running at N x real
+            # time is followed. Records older than the last checked minute are stored but
+            # not re-checked.
             latest = await run_in_threadpool(app.state.store.latest_timestamp)
-            now = max(datetime.now(UTC), latest or datetime.now(UTC))
+            if latest is None:
+                await asyncio.sleep(settings.detect.check_interval_seconds)
+                continue
+            now = latest - timedelta(seconds=SETTLE_SECONDS)
             changed = await run_in_threadpool(monitor.check, now)
             for incident in changed:
                 log.info("incident %s %s: %s", incident.id, incident.status, incident.title)

@@ -60,9 +60,20 @@ def demo(
 Streaming 2 h of history, then live at {speed:g}x: [yellow]{scenario}[/] starts in about \
 {onset_in:.0f} s ({sim.truth.description}). Ctrl-C stops.""")
 
+    seen: set[str] = set()
+
     def progress(stats: LiveStats) -> None:
         if stats.minutes % 10 == 0 and stats.sim_time is not None:
             console.print(f"  {stats.sim_time:%H:%M}Z simulated, {stats.records:,} records sent")
+        try:
+            incidents = httpx.get(f"{url}/api/v1/incidents", timeout=5).json()
+        except (httpx.HTTPError, ValueError):
+            return
+        for inc in incidents:
+            if inc["id"] not in seen:
+                seen.add(inc["id"])
+                console.print(f"[bold red]incident[/] {inc['id']} ({inc['severity']}): "
+                              f"{inc['title']}\n  {url}/api/v1/incidents/{inc['id']}")
 
     try:
         stats = run_live(sim, clock, url, duration=duration, on_minute=progress)
