@@ -39,3 +39,4 @@ def get_incidents(request: Request) -> IncidentStore:
 
 
 IncidentsDep = Annotated[IncidentStore, Depends(get_incidents)]
+

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from oasis.incidents.lifecycle import IllegalTransition, apply_transition
 from oasis.incidents.model import Incident, Severity, Status, TimelineEvent
 
 metadata = sa.MetaData()
@@ -134,6 +135,37 @@ class IncidentStore:
         incident.version += 1
         incident.timeline.extend(events)
         return incident
+
+    def transition(self, incident_id: str, to: Status, *, actor: str,
+                   at: datetime | None = None, message: str = "",
+                   data: dict[str, Any] | None = None,
+                   expect: Sequence[Status] | None = None) -> Incident:
+        """Move an incident to `to`, re-reading and retrying if someone changed it meanwhile.
+
+        `expect`: statuses the caller believes the incident is in; when it is elsewhere the
+        move is refused (IllegalTransition) instead of applied to a state nobody looked at.
+        """
+        for _ in range(5):
+            incident = self.get(incident_id)
+            if expect is not None and incident.status not in expect:
+                raise IllegalTransition(
+                    f"incident {incident_id} is {incident.status.value}, not "
+                    f"{' or '.join(s.value for s in expect)}")
+            event = apply_transition(incident, to, actor=actor, at=at or datetime.now(UTC),
+                                     message=message, data=data)
+            try:
+                return self.update(incident, [event])
+            except ConflictError:
+                continue
+        raise ConflictError(f"incident {incident_id} kept changing; try again")
+
+    def add_event(self, incident_id: str, event: TimelineEvent) -> None:
+        """Record something on the timeline that changes no field (a note, an ack)."""
+        with self._tx() as conn:
+            if conn.execute(sa.select(incidents.c.id)
+                            .where(incidents.c.id == incident_id)).first() is None:
+                raise NotFoundError(incident_id)
+            _insert_event(conn, incident_id, event)
 
     def acquire_lease(self, name: str, holder: str, ttl_seconds: float,
                       now: datetime | None = None) -> bool:

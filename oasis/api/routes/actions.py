@@ -1,0 +1,71 @@
+"""People's decisions over the API: approve or reject a proposed action, resolve, acknowledge.
+
+Every decision names its actor; it goes on the incident's timeline and the audit trail.
+Moves the lifecycle does not allow are answered 409 with the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from oasis.api.deps import IncidentsDep
+from oasis.api.response_deps import ResponderDep
+from oasis.incidents import NotFoundError
+from oasis.respond import DecisionError
+
+router = APIRouter(prefix="/api/v1/incidents", tags=["decisions"])
+IncidentId = Annotated[str, Path(max_length=40, description="Incident id")]
+ActionId = Annotated[str, Path(max_length=64, description="Action id, from the incident")]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such incident or action"},
+    409: {"description": "Not allowed in the incident's or action's current state"}}
+
+
+class DecisionIn(BaseModel):
+    actor: str = Field(min_length=1, max_length=200, description="Who decides, e.g. an email")
+    note: str = Field("", max_length=2000, description="Why, for the timeline")
+
+
+async def _call(fn: Any, *args: Any) -> None:
+    try:
+        await run_in_threadpool(fn, *args)
+    except NotFoundError as exc:
+        raise HTTPException(404, f"no incident {exc.args[0]!r}") from None
+    except DecisionError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+
+
+@router.post("/{incident_id}/actions/{action_id}/approve", responses=ERRORS)
+async def approve(incident_id: IncidentId, action_id: ActionId, body: DecisionIn,
+                  responder: ResponderDep, incidents: IncidentsDep) -> dict[str, Any]:
+    """Approve a proposed action; the deployment specialist runs it within seconds."""
+    await _call(responder.approve, incident_id, action_id, body.actor, body.note)
+    return (await run_in_threadpool(incidents.get, incident_id)).to_dict(timeline=False)
+
+
+@router.post("/{incident_id}/actions/{action_id}/reject", responses=ERRORS)
+async def reject(incident_id: IncidentId, action_id: ActionId, body: DecisionIn,
+                 responder: ResponderDep, incidents: IncidentsDep) -> dict[str, Any]:
+    """Reject a proposed action; nothing runs."""
+    await _call(responder.reject, incident_id, action_id, body.actor, body.note)
+    return (await run_in_threadpool(incidents.get, incident_id)).to_dict(timeline=False)
+
+
+@router.post("/{incident_id}/resolve", responses=ERRORS)
+async def resolve(incident_id: IncidentId, body: DecisionIn, responder: ResponderDep,
+                  incidents: IncidentsDep) -> dict[str, Any]:
+    """Close an incident that needs no (more) action; pending proposals are withdrawn."""
+    await _call(responder.resolve, incident_id, body.actor, body.note)
+    return (await run_in_threadpool(incidents.get, incident_id)).to_dict(timeline=False)
+
+
+@router.post("/{incident_id}/acknowledge", responses=ERRORS)
+async def acknowledge(incident_id: IncidentId, body: DecisionIn, responder: ResponderDep,
+                      incidents: IncidentsDep) -> dict[str, Any]:
+    """Say someone is on it; the status does not change."""
+    await _call(responder.acknowledge, incident_id, body.actor, body.note)
+    return (await run_in_threadpool(incidents.get, incident_id)).to_dict(timeline=False)

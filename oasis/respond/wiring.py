@@ -1,0 +1,64 @@
+"""Build the response side from settings, once, for the service and the CLI alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from oasis.approve import LinkLedger, LinkSigner
+from oasis.audit import AuditLog
+from oasis.config import Settings
+from oasis.incidents import IncidentStore
+from oasis.notify import Outbox, channels_from
+from oasis.remediate import Executors
+from oasis.respond.actions import ActionStore
+from oasis.respond.responder import Responder
+from oasis.store.base import SignalStore
+
+REPLICA_SAMPLE_MINUTES = 10
+
+
+@dataclass
+class ResponseKit:
+    responder: Responder
+    actions: ActionStore
+    ledger: LinkLedger
+    signer: LinkSigner
+    executors: Executors
+    outbox: Outbox
+    audit: AuditLog
+
+    def close(self) -> None:
+        self.outbox.close()
+
+
+def replica_counter(signals: SignalStore | None):
+    """Replicas of a service now, estimated from the distinct hosts logging in the last
+    minutes (pods, instances): what a scale proposal starts from."""
+    def count(service: str) -> int | None:
+        if signals is None:
+            return None
+        end = signals.latest_timestamp() or datetime.now(UTC)
+        lines = signals.sample_logs(end - timedelta(minutes=REPLICA_SAMPLE_MINUTES), end,
+                                    service=service, limit=5000)
+        hosts = {line.host for line in lines if line.host}
+        return len(hosts) or None
+    return count
+
+
+def build_response(settings: Settings, incidents: IncidentStore,
+                   signals: SignalStore | None = None) -> ResponseKit:
+    engine = incidents.engine
+    ledger = LinkLedger(engine)
+    secret = (settings.approve.secret.get_secret_value().encode() if settings.approve.secret
+              else ledger.shared_secret())
+    signer = LinkSigner(secret)
+    actions = ActionStore(engine)
+    executors = Executors.from_settings(settings.remediate, settings.data_dir / "actions")
+    outbox = Outbox(settings.incident_db_url)
+    audit = AuditLog.from_engine(engine)
+    responder = Responder(
+        incidents, actions, executors, outbox, channels_from(settings.notify), audit, signer,
+        approve=settings.approve, notify=settings.notify, respond=settings.respond,
+        dry_run=settings.remediate.dry_run, replicas=replica_counter(signals))
+    return ResponseKit(responder, actions, ledger, signer, executors, outbox, audit)
