@@ -152,7 +152,7 @@ def test_editing_other_columns_or_breaking_the_json_is_caught(sqlite_log: AuditL
     fill(sqlite_log)
     sql(sqlite_log, "UPDATE audit_records SET actor = 'user:mallory' WHERE seq = 2")
     sql(sqlite_log, "UPDATE audit_records SET data = 'not json' WHERE seq = 5")
-    assert_caught(sqlite_log, "seq 2: hash mismatch", "seq 5: data is not valid JSON")
+    assert_caught(sqlite_log, "seq 2: hash mismatch", "seq 5: data is not a JSON object")
 
 
 def test_deleting_a_middle_record_is_caught(audit_log: AuditLog) -> None:
@@ -382,3 +382,12 @@ def test_export_to_s3_uploads_a_file_that_verifies(sqlite_log: AuditLog, s3_endp
 
     later = sqlite_log.export_s3(settings, since_seq=3)
     assert re.search(r"/audit-4-5-", later)
+
+
+def test_cli_unreachable_database_exits_2_without_the_password(cli, monkeypatch) -> None:
+    _, run = cli
+    monkeypatch.setenv("OASIS_STATE_URL",
+                       f"postgresql+psycopg://oasis:s3cret@127.0.0.1:{free_port()}/oasis")
+    result = run("verify")
+    assert result.exit_code == 2
+    assert "cannot open the audit log" in result.output and "s3cret" not in result.output

@@ -94,8 +94,10 @@ class AuditLog:
             kwargs["pool_pre_ping"] = True
         try:
             engine = sa.create_engine(url, **kwargs)
-        except (sa.exc.ArgumentError, ImportError) as exc:
-            raise AuditError(f"invalid database URL {url!r}: {exc}") from None
+        except (sa.exc.NoSuchModuleError, ImportError) as exc:  # unknown scheme, no driver
+            raise AuditError(f"invalid database URL: {exc}") from None
+        except (sa.exc.ArgumentError, ValueError):  # the message would repeat the password
+            raise AuditError("invalid database URL: not a SQLAlchemy URL") from None
         if url.startswith("sqlite"):
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         self._owns_engine = True
@@ -232,8 +234,8 @@ class AuditLog:
             for row in _rows(conn):
                 data = _decode(row.data)
                 if data is None:
-                    checker.problems.append(f"seq {row.seq}: data is not valid JSON: the "
-                                            f"record was edited after it was written")
+                    checker.problems.append(f"seq {row.seq}: data is not a JSON object: "
+                                            f"the record was edited after it was written")
                 checker.check(row.seq, utc_iso(_aware(row.at)), row.kind, row.actor,
                               row.subject, data, row.prev_hash, row.hash)
         checker.problems.extend(_head_problems(head, checker))
@@ -338,8 +340,8 @@ def _read_head(conn: Connection) -> AuditHead | None:
 def _record(row: Row) -> AuditRecord:
     data = _decode(row.data)
     if data is None:
-        raise AuditError(f"audit record seq {row.seq} has data that is not valid JSON: it "
-                         f"was edited; run `oasis audit verify`")
+        raise AuditError(f"audit record seq {row.seq} has data that is not a JSON object: "
+                         f"it was edited; run `oasis audit verify`")
     return AuditRecord(seq=row.seq, at=_aware(row.at), kind=row.kind, actor=row.actor,
                        subject=row.subject, data=data, prev_hash=row.prev_hash, hash=row.hash)
 

@@ -29,6 +29,7 @@ def upload(settings: AuditSettings, path: Path, key: str, metadata: dict[str, st
         raise AuditError("S3 export is not configured: set audit.s3_bucket "
                          "(OASIS_AUDIT__S3_BUCKET)")
     client = _client(settings)
+    from boto3.exceptions import Boto3Error
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -38,9 +39,7 @@ def upload(settings: AuditSettings, path: Path, key: str, metadata: dict[str, st
         error = exc.response.get("Error", {})
         raise AuditError(f"S3 refused the upload to bucket {settings.s3_bucket!r}: "
                          f"{error.get('Code', '?')} {error.get('Message', '')}".rstrip()) from None
-    except BotoCoreError as exc:  # no credentials, endpoint unreachable, ...
-        raise AuditError(f"S3 upload to bucket {settings.s3_bucket!r} failed: {exc}") from None
-    except Exception as exc:  # boto3's transfer manager wraps errors in its own types
+    except (BotoCoreError, Boto3Error) as exc:  # no credentials, unreachable, refused
         raise AuditError(f"S3 upload to bucket {settings.s3_bucket!r} failed: {exc}") from None
     return f"s3://{settings.s3_bucket}/{key}"
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
+import sqlalchemy as sa
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -30,14 +31,29 @@ def _with_log(ctx: typer.Context, use: Callable[[AuditLog], T]) -> T:
         log = AuditLog(url)
     except AuditError as exc:
         raise fail(str(exc)) from None
-    except Exception as exc:  # sqlalchemy.exc.DBAPIError and friends: unreachable, no rights
-        raise fail(f"cannot open the audit log in the state database: {exc}") from None
+    except sa.exc.SQLAlchemyError as exc:  # unreachable, no rights, not a database
+        raise fail(f"cannot open the audit log in the state database {_shown(url)}: "
+                   f"{_reason(exc)}") from None
     try:
         return use(log)
     except (AuditError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
+    except sa.exc.SQLAlchemyError as exc:
+        raise fail(f"the state database failed: {_reason(exc)}") from None
     finally:
         log.close()
+
+
+def _shown(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(invalid URL)"
+
+
+def _reason(exc: sa.exc.SQLAlchemyError) -> str:
+    # The driver's own message, without SQLAlchemy's statement dump and help link.
+    return str(getattr(exc, "orig", None) or exc).strip()
 
 
 @audit_app.command("verify")
