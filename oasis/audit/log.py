@@ -101,7 +101,11 @@ class AuditLog:
         if url.startswith("sqlite"):
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         self._owns_engine = True
-        self._setup(engine)
+        try:
+            self._setup(engine)
+        except BaseException:
+            engine.dispose()
+            raise
 
     @classmethod
     def from_engine(cls, engine: Engine) -> AuditLog:
