@@ -139,9 +139,11 @@ def describe(action: dict[str, Any]) -> str:
 
 
 def headline(incident: dict[str, Any]) -> str:
-    """The incident's title, led by its likely cause when the title does not name it."""
-    title, root = one_line(incident["title"], 100), incident["root_cause_service"]
-    return f"{root}: {title}" if root and not title.startswith(root) else title
+    """The incident's title, led by the service at fault (or the first affected ones) when
+    the title does not name it: a subject must say where the problem is."""
+    title = one_line(incident["title"], 100)
+    lead = incident["root_cause_service"] or ", ".join(incident["services"][:2])
+    return f"{one_line(lead, 60)}: {title}" if lead and not title.startswith(lead) else title
 
 
 def affected(incident: dict[str, Any]) -> str:

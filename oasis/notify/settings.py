@@ -101,7 +101,8 @@ class RetrySettings(_Section):
     base_seconds: float = Field(30.0, gt=0, description="Wait after the first failure.")
     max_seconds: float = Field(3600.0, gt=0, description="Longest wait between attempts.")
     max_attempts: int = Field(8, ge=1, description=(
-        "Attempts before a delivery is marked failed (8: about 2 hours of trying)."))
+        "Attempts before a delivery is marked failed (8 with the defaults: about an hour of "
+        "trying)."))
 
 
 class NotifySettings(_Section):
