@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 import oasis.cli.mail  # noqa: F401  (registers `oasis mail`)
 from oasis.cli import app
+from oasis.config import Settings
 from oasis.notify import (
     DeliveryError,
     EmailChannel,
@@ -530,3 +531,21 @@ def test_mail_list_and_show(mailbox: MailCatcher) -> None:
 
     missing = runner.invoke(app, ["mail", "show", "3", "--dir", where])
     assert missing.exit_code == 1 and "no message 3: 2 caught" in missing.output
+
+
+@pytest.mark.skipif(not hasattr(Settings(), "notify"),
+                    reason="notify settings not wired into Settings yet")
+def test_mail_test_reports_success_and_failure(mailbox: MailCatcher, monkeypatch) -> None:
+    monkeypatch.setenv("OASIS_NOTIFY__SMTP__PORT", str(mailbox.port))
+    sent = runner.invoke(app, ["mail", "test", "--to", "me@example.com"])
+    assert sent.exit_code == 0, sent.output
+    assert "Sent a test message to me@example.com" in sent.output
+    assert [m["To"] for m in mailbox.messages()] == ["me@example.com"]
+    monkeypatch.setenv("OASIS_NOTIFY__SMTP__PORT", str(free_port()))
+    down = runner.invoke(app, ["mail", "test", "--to", "me@example.com"])
+    assert down.exit_code == 1 and "cannot reach SMTP server" in down.output
+
+
+def test_mail_test_refuses_a_malformed_address() -> None:
+    result = runner.invoke(app, ["mail", "test", "--to", "me@example.com\nBcc: x@evil"])
+    assert result.exit_code == 2 and "not an email address" in result.output

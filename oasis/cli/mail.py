@@ -76,6 +76,8 @@ def catch(
         pass
     finally:
         catcher.stop()
+    console.print(f"Stopped. {len(stored_files(where))} message(s) in {where}.", markup=False,
+                  highlight=False)
 
 
 @mail_app.command("list")

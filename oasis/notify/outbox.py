@@ -157,6 +157,8 @@ class Outbox:
                     limit: int = 50) -> list[Delivery]:
         """Send up to `limit` due deliveries, one at a time; returns them as they ended up."""
         now = now or datetime.now(UTC)
+        if now.tzinfo is None:
+            raise ValueError("deliver_due: `now` must be timezone-aware (UTC)")
         touched: list[Delivery] = []
         seen: set[str] = set()
         while len(touched) < limit:
