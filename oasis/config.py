@@ -20,7 +20,12 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from oasis.approve.settings import ApproveSettings
+from oasis.audit.settings import AuditSettings
 from oasis.detect.settings import DetectSettings
+from oasis.notify.settings import NotifySettings
+from oasis.remediate.settings import RemediateSettings
+from oasis.respond.settings import RespondSettings
 
 
 def default_data_dir() -> Path:
@@ -73,6 +78,11 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     detect: DetectSettings = Field(default_factory=DetectSettings)
+    remediate: RemediateSettings = Field(default_factory=RemediateSettings)
+    approve: ApproveSettings = Field(default_factory=ApproveSettings)
+    respond: RespondSettings = Field(default_factory=RespondSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     state_url: str | None = Field(
         None, description="SQLAlchemy URL of the incident database, e.g. "
         "postgresql+psycopg://oasis@db/oasis [default: sqlite:///DATA_DIR/state.db]")

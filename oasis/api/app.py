@@ -15,10 +15,11 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 import oasis
-from oasis.api.routes import health, incidents, services, signals
+from oasis.api.routes import actions, health, incidents, links, services, signals
 from oasis.config import Settings, load_settings
 from oasis.incidents import IncidentStore
 from oasis.monitor import Monitor
+from oasis.respond.wiring import build_response
 from oasis.store import SignalStore, open_signal_store
 
 log = logging.getLogger(__name__)
@@ -40,10 +41,16 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
         app.state.store = store if store is not None else open_signal_store(settings)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         app.state.incidents = IncidentStore(settings.incident_db_url)
+        kit = build_response(settings, app.state.incidents, app.state.store)
+        app.state.response = kit
+        app.state.responder, app.state.actions = kit.responder, kit.actions
+        app.state.signer, app.state.ledger = kit.signer, kit.ledger
+        app.state.executors, app.state.outbox = kit.executors, kit.outbox
         tasks = [asyncio.create_task(_retention_loop(app))]
         if monitor:
             app.state.monitor = Monitor(app.state.store, app.state.incidents, settings.detect)
             tasks.append(asyncio.create_task(_monitor_loop(app)))
+            tasks.append(asyncio.create_task(_respond_loop(app)))
         try:
             yield
         finally:
@@ -51,6 +58,7 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            kit.close()
             app.state.incidents.close()
             if owned:
                 app.state.store.close()
@@ -65,6 +73,8 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
     app.include_router(signals.router)
     app.include_router(services.router)
     app.include_router(incidents.router)
+    app.include_router(actions.router)
+    app.include_router(links.router)
     return app
 
 
@@ -95,6 +105,32 @@ async def _monitor_loop(app: FastAPI) -> None:
         except Exception:  # one failed check must not stop the next
             log.exception("detection check failed")
         await asyncio.sleep(settings.detect.check_interval_seconds)
+
+
+async def _data_clock(app: FastAPI) -> datetime:
+    """The signals' clock: the newest record, less the settle time; the wall clock when no
+    signal has arrived yet."""
+    latest = await run_in_threadpool(app.state.store.latest_timestamp)
+    if latest is None:
+        return datetime.now(UTC)
+    return latest - timedelta(seconds=SETTLE_SECONDS)
+
+
+async def _respond_loop(app: FastAPI) -> None:
+    settings: Settings = app.state.settings
+    holder = f"{socket.gethostname()}:{os.getpid()}:{id(app)}:respond"
+    ttl = max(15.0, 5 * settings.respond.interval_seconds)
+    while True:
+        try:
+            # One responder per shared database proposes and verifies; actions and
+            # deliveries are claimed row by row, so even two would not double-run them.
+            if await run_in_threadpool(app.state.incidents.acquire_lease, "responder",
+                                       holder, ttl):
+                now = await _data_clock(app)
+                await run_in_threadpool(app.state.responder.tick, now)
+        except Exception:  # one failed pass must not stop the next
+            log.exception("response pass failed")
+        await asyncio.sleep(settings.respond.interval_seconds)
 
 
 async def _retention_loop(app: FastAPI) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from oasis.approve import LinkLedger, LinkSigner
+from oasis.notify import Outbox
 from oasis.respond import ActionStore, Responder
 
 
@@ -30,3 +31,10 @@ ResponderDep = Annotated[Responder, Depends(get_responder)]
 ActionsDep = Annotated[ActionStore, Depends(get_actions)]
 SignerDep = Annotated[LinkSigner, Depends(get_signer)]
 LedgerDep = Annotated[LinkLedger, Depends(get_ledger)]
+
+
+def get_outbox(request: Request) -> Outbox:
+    return request.app.state.outbox
+
+
+OutboxDep = Annotated[Outbox, Depends(get_outbox)]

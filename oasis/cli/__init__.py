@@ -3,7 +3,16 @@
 Each command lives in its own module and registers itself on `app`.
 """
 
-from oasis.cli import demo, detect, incidents, ingest, serve, simulate  # noqa: F401  (registers commands)
+from oasis.cli import (  # noqa: F401  (each module registers its commands)
+    audit,
+    demo,
+    detect,
+    incidents,
+    ingest,
+    mail,
+    serve,
+    simulate,
+)
 from oasis.cli.app import app
 
 

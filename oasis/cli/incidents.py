@@ -12,7 +12,8 @@ from oasis.cli.app import app, console, fail, settings_from
 from oasis.cli.detect import _incident_table
 from oasis.incidents import IncidentStore, NotFoundError, Status
 
-incidents_app = typer.Typer(help="Incidents: list and show.", no_args_is_help=True)
+incidents_app = typer.Typer(help="Incidents: list, show, approve, reject, resolve, ack.",
+                            no_args_is_help=True)
 app.add_typer(incidents_app, name="incidents")
 
 
@@ -70,3 +71,79 @@ def show_incident(
         + f"\nservices {', '.join(i.services)}\n\n{i.summary}", title=i.id))
     for e in i.timeline:
         console.print(f"  {e.at:%H:%M:%S}Z  {e.kind:<20} {e.actor:<24} {e.message}")
+
+
+def _decide(ctx: typer.Context, what: str, incident_id: str, action_id: str | None,
+            actor: str, note: str) -> None:
+    # Imported here: the response side is only needed by the commands that decide.
+    from oasis.respond import ActionStatus, DecisionError
+    from oasis.respond.wiring import build_response
+
+    settings = settings_from(ctx)
+    store = IncidentStore(settings.incident_db_url)
+    kit = build_response(settings, store)
+    try:
+        if what in ("approve", "reject") and action_id is None:
+            waiting = [a for a in kit.actions.for_incident(incident_id)
+                       if a.status is ActionStatus.PROPOSED and a.kind.value != "notify_only"]
+            if len(waiting) != 1:
+                listed = ", ".join(f"{a.id} ({a.kind.value})" for a in waiting) or "none"
+                raise fail(f"name the action with --action; waiting for a decision: {listed}")
+            action_id = waiting[0].id
+        if what == "approve":
+            kit.responder.approve(incident_id, action_id, actor, note)
+        elif what == "reject":
+            kit.responder.reject(incident_id, action_id, actor, note)
+        elif what == "resolve":
+            kit.responder.resolve(incident_id, actor, note)
+        else:
+            kit.responder.acknowledge(incident_id, actor, note)
+        incident = store.get(incident_id)
+    except NotFoundError:
+        raise fail(f"no incident {incident_id!r}", code=1) from None
+    except DecisionError as exc:
+        raise fail(str(exc), code=1) from None
+    finally:
+        kit.close()
+        store.close()
+    done = {"approve": "approved", "reject": "rejected", "resolve": "resolved",
+            "ack": "acknowledged"}[what]
+    console.print(f"{done} {action_id or incident_id} as {actor}; incident {incident.id} is "
+                  f"now [bold]{incident.status.value}[/]")
+
+
+Actor = Annotated[str, typer.Option("--as", help="Who decides (recorded); default: $USER",
+                                    envvar="USER")]
+Note = Annotated[str, typer.Option(help="Why, for the timeline")]
+
+
+@incidents_app.command("approve")
+def approve(ctx: typer.Context, incident_id: str,
+            action: Annotated[str | None, typer.Option(
+                help="Action id [default: the only one waiting]")] = None,
+            actor: Actor = "cli", note: Note = "") -> None:
+    """Approve a proposed action; the running service carries it out within seconds."""
+    _decide(ctx, "approve", incident_id, action, actor, note)
+
+
+@incidents_app.command("reject")
+def reject(ctx: typer.Context, incident_id: str,
+           action: Annotated[str | None, typer.Option(
+               help="Action id [default: the only one waiting]")] = None,
+           actor: Actor = "cli", note: Note = "") -> None:
+    """Reject a proposed action; nothing runs."""
+    _decide(ctx, "reject", incident_id, action, actor, note)
+
+
+@incidents_app.command("resolve")
+def resolve(ctx: typer.Context, incident_id: str, actor: Actor = "cli",
+            note: Note = "") -> None:
+    """Close an incident that needs no (more) action."""
+    _decide(ctx, "resolve", incident_id, None, actor, note)
+
+
+@incidents_app.command("ack")
+def acknowledge(ctx: typer.Context, incident_id: str, actor: Actor = "cli",
+                note: Note = "") -> None:
+    """Say you are on it; the status does not change."""
+    _decide(ctx, "ack", incident_id, None, actor, note)

@@ -37,8 +37,8 @@ def report_context(incident: Incident, actions: Sequence[ActionRecord], public_u
                    system_state: dict[str, str]) -> dict[str, Any]:
     """The final report: what was done, how long it took, where things stand, what next."""
     taken = [a for a in actions if a.status in (ActionStatus.SUCCEEDED, ActionStatus.FAILED)]
-    end = incident.timeline[-1].at if incident.timeline else incident.last_seen_at
-    minutes = round((end - incident.detected_at).total_seconds() / 60, 1)
+    # From the onset to the last symptom, both on the signals' clock.
+    minutes = round((incident.last_seen_at - incident.started_at).total_seconds() / 60, 1)
     return {**base_context(incident, taken, public_url),
             "outcome": incident.status.value,
             "time_to_resolve_minutes": minutes if incident.status is Status.RESOLVED else None,

@@ -51,11 +51,15 @@ class Responder:
                  outbox: Outbox, channels: dict[str, Any], audit: AuditLog, signer: LinkSigner,
                  *, approve: ApproveSettings, notify: NotifySettings,
                  respond: RespondSettings, dry_run: bool = False,
-                 replicas: ReplicaCounter = lambda _s: None) -> None:
+                 replicas: ReplicaCounter = lambda _s: None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.incidents, self.actions, self.executors = incidents, actions, executors
         self.outbox, self.channels, self.audit, self.signer = outbox, channels, audit, signer
         self.approve_settings, self.notify_settings, self.settings = approve, notify, respond
         self.replicas = replicas
+        # Timeline entries use the signals' clock, like detection's, so an incident's story
+        # reads in order even when signals run ahead of the wall (a replay, the demo).
+        self.clock = clock
         self.specialist = DeploymentSpecialist(actions, executors, dry_run=dry_run,
                                                lease_seconds=respond.action_lease_seconds)
 
@@ -146,7 +150,7 @@ class Responder:
                 "executor": done.executor, "dry_run": done.dry_run,
                 "steps": done.result.get("steps", [])})
             self.incidents.add_event(done.incident_id, TimelineEvent(
-                datetime.now(UTC), "action_finished",
+                self.clock(), "action_finished",
                 f"{done.kind.value} {done.status.value}"
                 + (" (dry run: nothing changed)" if done.dry_run else "")
                 + f" via {done.executor}", "deployment-specialist",
@@ -204,7 +208,7 @@ class Responder:
 
     def acknowledge(self, incident_id: str, actor: str, note: str = "") -> None:
         self.incidents.add_event(incident_id, TimelineEvent(
-            datetime.now(UTC), "acknowledged", note or f"acknowledged by {actor}", actor))
+            self.clock(), "acknowledged", note or f"acknowledged by {actor}", actor))
         self.audit.append("incident.acknowledged", actor, incident_id, {"note": note})
 
     def _decide(self, incident_id: str, action_id: str, to: ActionStatus, actor: str,
@@ -237,7 +241,7 @@ class Responder:
                                     note=f"{action.kind.value} was approved instead")
         elif others:
             self.incidents.add_event(incident_id, TimelineEvent(
-                now, "action_rejected", f"{actor} rejected {action.kind.value}"
+                self.clock(), "action_rejected", f"{actor} rejected {action.kind.value}"
                 + (f": {note}" if note else ""), actor, {"action_id": action_id}))
             return
         self._move(incident_id, target, actor, now,
@@ -249,7 +253,7 @@ class Responder:
     def _move(self, incident_id: str, to: Status, actor: str, at: datetime, message: str,
               data: dict[str, Any] | None = None) -> Incident:
         try:
-            incident = self.incidents.transition(incident_id, to, actor=actor, at=at,
+            incident = self.incidents.transition(incident_id, to, actor=actor, at=self.clock(),
                                                  message=message, data=data)
         except IllegalTransition as exc:
             raise DecisionError(str(exc)) from None
@@ -283,7 +287,7 @@ class Responder:
                                   incident.id)
         self.outbox.enqueue(note, channels)
         self.incidents.add_event(incident.id, TimelineEvent(
-            datetime.now(UTC), "notification_queued", f"{kind}: {note.subject}", "oasis",
+            self.clock(), "notification_queued", f"{kind}: {note.subject}", "oasis",
             {"notification_id": note.id, "channels": channels}))
         self.audit.append("notification.queued", "oasis", incident.id, {
             "kind": kind, "notification_id": note.id, "channels": channels,

@@ -46,6 +46,16 @@ def replica_counter(signals: SignalStore | None):
     return count
 
 
+def data_clock(signals: SignalStore | None, settle_seconds: float = 30.0):
+    """The signals' clock: the newest record less a settle time, or the wall clock when
+    there is none yet."""
+    def now() -> datetime:
+        latest = signals.latest_timestamp() if signals is not None else None
+        wall = datetime.now(UTC)
+        return latest - timedelta(seconds=settle_seconds) if latest else wall
+    return now
+
+
 def build_response(settings: Settings, incidents: IncidentStore,
                    signals: SignalStore | None = None) -> ResponseKit:
     engine = incidents.engine
@@ -55,10 +65,11 @@ def build_response(settings: Settings, incidents: IncidentStore,
     signer = LinkSigner(secret)
     actions = ActionStore(engine)
     executors = Executors.from_settings(settings.remediate, settings.data_dir / "actions")
-    outbox = Outbox(settings.incident_db_url)
+    outbox = Outbox(settings.incident_db_url, retry=settings.notify.retry)
     audit = AuditLog.from_engine(engine)
     responder = Responder(
         incidents, actions, executors, outbox, channels_from(settings.notify), audit, signer,
         approve=settings.approve, notify=settings.notify, respond=settings.respond,
-        dry_run=settings.remediate.dry_run, replicas=replica_counter(signals))
+        dry_run=settings.remediate.dry_run, replicas=replica_counter(signals),
+        clock=data_clock(signals))
     return ResponseKit(responder, actions, ledger, signer, executors, outbox, audit)

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from oasis.api.deps import IncidentsDep
+from oasis.api.response_deps import ActionsDep, OutboxDep
 from oasis.incidents import NotFoundError, Severity, Status
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
@@ -44,6 +45,10 @@ class IncidentOut(BaseModel):
 
 class IncidentDetailOut(IncidentOut):
     timeline: list[TimelineEventOut]
+    actions: list[dict[str, Any]] = Field(
+        description="Proposed and taken actions: kind, params, risk, reason, status, steps")
+    notifications: list[dict[str, Any]] = Field(
+        description="Messages about it per channel: status, attempts, last error")
 
 
 @router.get("/incidents", response_model=list[IncidentOut])
@@ -65,11 +70,14 @@ async def list_incidents(
 
 @router.get("/incidents/{incident_id}", response_model=IncidentDetailOut,
             responses={404: {"description": "No such incident"}})
-async def get_incident(incidents: IncidentsDep,
+async def get_incident(incidents: IncidentsDep, actions: ActionsDep, outbox: OutboxDep,
                        incident_id: Annotated[str, Path(max_length=40)]) -> dict[str, Any]:
-    """One incident with its evidence and timeline."""
+    """One incident with its evidence, timeline, actions and notifications."""
     try:
         incident = await run_in_threadpool(incidents.get, incident_id)
     except NotFoundError:
         raise HTTPException(404, f"no incident {incident_id!r}") from None
-    return incident.to_dict()
+    taken = await run_in_threadpool(actions.for_incident, incident_id)
+    sent = await run_in_threadpool(outbox.for_incident, incident_id)
+    return {**incident.to_dict(), "actions": [a.to_dict() for a in taken],
+            "notifications": [d.to_dict() for d in sent]}
