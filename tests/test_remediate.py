@@ -11,6 +11,7 @@ import copy
 import hashlib
 import hmac
 import json
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from typing import Any
 
 import kubernetes
 import pytest
+import yaml
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -29,6 +31,7 @@ from oasis.remediate import (
     ActionSpec,
     CommandExecutor,
     ExecutionResult,
+    ExecutorError,
     Executors,
     FleetExecutor,
     KubernetesExecutor,
@@ -574,6 +577,17 @@ def test_kubernetes_restart_and_scale_patch_once(k8s) -> None:
     assert not gone.ok and "deployment payments in namespace shop not found" in gone.detail
 
 
+def test_kubernetes_misconfiguration_raises_clearly(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ExecutorError, match="cannot load Kubernetes credentials"):
+        KubernetesExecutor("shop", kubeconfig=tmp_path / "missing")
+    with pytest.raises(ExecutorError, match="may only use"):
+        KubernetesExecutor("shop", "{service}-{env}", api_client=object())
+    monkeypatch.setitem(sys.modules, "kubernetes", None)  # as if the extra were not installed
+    with pytest.raises(ExecutorError, match=r"pip install 'oasis\[kubernetes\]'"):
+        KubernetesExecutor("shop")
+
+
 # -- settings and routing --------------------------------------------------------------------
 def settings_for(tmp_path: Path, **extra: Any) -> RemediateSettings:
     return RemediateSettings.model_validate({
@@ -607,6 +621,9 @@ def test_registry_routes_by_kind_and_service(tmp_path: Path) -> None:
         ActionKind.ROLLBACK, ActionKind.TOGGLE_FLAG, ActionKind.RUN_RUNBOOK,
         ActionKind.NOTIFY_ONLY]
     assert executors.default_risk(ActionKind.RUN_RUNBOOK, {"runbook": "record"}) == Risk.MEDIUM
+    with pytest.raises(ActionError, match="argument count is required"):
+        executors.validate(action("run_runbook", {"runbook": "record", "args": {
+            "service": "web"}}))
     executors.close()
 
     nothing = Executors.from_settings(RemediateSettings(), tmp_path)
@@ -649,3 +666,17 @@ def test_settings_refuse_mistakes_at_load(tmp_path: Path, change: Any, words: st
     with pytest.raises(ValidationError) as caught:
         RemediateSettings.model_validate(raw)
     assert words in str(caught.value), str(caught.value)
+
+
+def test_every_yaml_example_in_the_docs_is_valid_configuration(tmp_path: Path) -> None:
+    text = (Path(__file__).parent.parent / "docs" / "remediation.md").read_text()
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+    assert len(blocks) == 4
+    for block in blocks:
+        settings = RemediateSettings.model_validate(block["remediate"])
+        assert settings.executors
+    ops = Executors.from_settings(RemediateSettings.model_validate(blocks[2]["remediate"]),
+                                  tmp_path)
+    assert ops.catalog_for("checkout") == [ActionKind.RESTART, ActionKind.RUN_RUNBOOK,
+                                           ActionKind.NOTIFY_ONLY]
+    assert ops.default_risk(ActionKind.RUN_RUNBOOK, {"runbook": "flush-cache"}) == Risk.LOW

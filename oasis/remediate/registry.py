@@ -78,6 +78,14 @@ class Executors:
         raise ActionError(f"no executor handles {action.kind}{target}; configured: "
                           f"{configured}")
 
+    def validate(self, action: ActionSpec) -> Executor:
+        """`for_action`, and for a runbook also its arguments: check before approval."""
+        executor = self.for_action(action)
+        if isinstance(executor, CommandExecutor):
+            name, runbook, args = executor.resolve(action)
+            runbook.bind(args, name)
+        return executor
+
     def execute(self, action: ActionSpec, *, dry_run: bool = False) -> ExecutionResult:
         """Carry `action` out; a dry run when asked or when `remediate.dry_run` is set."""
         return self.for_action(action).execute(action, dry_run=dry_run or self.dry_run)

@@ -117,7 +117,7 @@ class FleetExecutor:
             ok = after["replicas"] == result["replicas"]
             seen = f"{service} has {after['replicas']} replicas"
         else:
-            ok = after["restarted_at"] is not None
+            ok = after["restarted_at"] == record["at"]
             seen = f"{service} restarted at {after['restarted_at']}"
         if not ok and repeated:  # changed again since, by someone else; ours did happen
             log.add("verify", True, f"{seen} now (changed again after this action)")

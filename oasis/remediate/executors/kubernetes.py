@@ -197,8 +197,12 @@ class KubernetesExecutor:
         self._call(self._apps.patch_namespaced_deployment_scale, name, self.namespace,
                    {"metadata": {"resourceVersion": version}, "spec": {"replicas": replicas}},
                    _content_type=MERGE_PATCH)
-        self._patch(name, {"metadata": {"annotations": {ACTION_ANNOTATION: action_id}}},
-                    MERGE_PATCH)
+        try:
+            self._patch(name, {"metadata": {"annotations": {ACTION_ANNOTATION: action_id}}},
+                        MERGE_PATCH)
+        except _ApiFailure as exc:  # scaled all the same; a repeat would only re-set it
+            raise _ApiFailure(f"scaled to {replicas} replicas, but could not record action "
+                              f"id {action_id} on it: {exc}", None) from None
 
     # -- reading back ----------------------------------------------------------------------
     def _verify(self, name: str, check: Callable[[dict[str, Any]], bool],
