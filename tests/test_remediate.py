@@ -293,6 +293,9 @@ def test_runbook_args_arrive_as_literal_argv_items_once(tmp_path: Path) -> None:
     again = ex.execute(run)
     assert again.ok and again.repeated and len(lines(out)) == 1
     assert again.output == first.output
+    reused = ex.execute(action("run_runbook", {"runbook": "record", "args": {
+        "service": "web", "count": 1}}))
+    assert not reused.ok and "act-1 was already used" in reused.detail and len(lines(out)) == 1
 
     defaulted = ex.execute(action("run_runbook", {"runbook": "record", "args": {
         "service": "web", "count": 1}}, id="act-2"))

@@ -100,6 +100,10 @@ class CommandExecutor:
             return log.failed("check", f"state of action {action.id} is unreadable ({exc}); "
                                        "check by hand")
         if done is not None:
+            earlier = done.get("action") or {}
+            if (earlier.get("kind"), earlier.get("params")) != (action.kind, action.params):
+                return log.failed("check", f"action id {action.id} was already used for "
+                                           f"{earlier.get('kind')} {earlier.get('params')}")
             first = ExecutionResult.from_dict(done["result"])
             first.repeated = True
             return first
