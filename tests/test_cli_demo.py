@@ -12,12 +12,12 @@ runner = CliRunner()
 
 
 def test_demo_serves_streams_and_prints_where_to_look(tmp_path) -> None:
-    port, control = free_port(), free_port()
+    port, control, smtp = free_port(), free_port(), free_port()
     stale = tmp_path / "demo" / "leftover.txt"
     stale.parent.mkdir(parents=True)
     stale.write_text("from an earlier demo")
     result = runner.invoke(app, ["demo", "--duration", "8", "--speed", "600", "--port", str(port),
-                                 "--control-port", str(control)],
+                                 "--control-port", str(control), "--smtp-port", str(smtp)],
                            env={"OASIS_DATA_DIR": str(tmp_path)})
     assert result.exit_code == 0, result.output
     # The bad deploy starts ten simulated minutes in and shows up as an incident.

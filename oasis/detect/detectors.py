@@ -263,8 +263,9 @@ class MetricDetector:
         return Anomaly(
             service, self.name, f"metric:{metric}", from_minute(onset), current, base.value,
             _squash(ratio if sign > 0 else 1 / max(ratio, 1e-9), 10),
-            f"{service}: {metric} {current:.4g}, {base.value:.4g} expected "
-            f"({'+' if sign > 0 else ''}{(ratio - 1) * 100:.0f} %)",
+            f"{service}: {metric} {current:.4g}, {base.value:.4g} expected"
+            + (f" ({'+' if sign > 0 else ''}{(ratio - 1) * 100:.0f} %)"
+               if abs(base.value) >= 1e-3 else ""),
             role=role, detail={"metric": metric, "seasonal": base.seasonal})
 
     def _trend(self, service, metric, series, minute, base, floor):

@@ -25,6 +25,15 @@ ReplicaCounter = Callable[[str], int | None]
 Catalog = Callable[[str | None], Collection[ActionKind]]
 
 
+def _lead(change: dict[str, Any]) -> str:
+    minutes = change.get("minutes_before_onset")
+    if not isinstance(minutes, int | float):
+        return "shortly before the symptoms began"
+    if minutes < 1:
+        return "in the minute the symptoms began"
+    return f"{minutes:g} min before the symptoms began"
+
+
 def _metric_anomalies(incident: Incident, service: str) -> list[dict[str, Any]]:
     return [e for e in incident.evidence if e.get("service") == service
             and str(e.get("detector", "")).startswith("metric")]
@@ -51,8 +60,7 @@ def propose(incident: Incident, catalog: Catalog, replicas: ReplicaCounter,
             ActionKind.ROLLBACK,
             {"service": change["service"], "to_version": change["previous_version"]},
             DEFAULT_RISK[ActionKind.ROLLBACK],
-            f"{change['service']} {change['version']} went out "
-            f"{change.get('minutes_before_onset', '?')} min before the symptoms began; "
+            f"{change['service']} {change['version']} went out {_lead(change)}; "
             f"rolling back to {change['previous_version']} removes the suspected change"))
     if service:
         metrics = _metric_anomalies(incident, service)

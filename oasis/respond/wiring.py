@@ -30,6 +30,7 @@ class ResponseKit:
 
     def close(self) -> None:
         self.outbox.close()
+        self.executors.close()
 
 
 def replica_counter(signals: SignalStore | None):
@@ -64,7 +65,7 @@ def build_response(settings: Settings, incidents: IncidentStore,
               else ledger.shared_secret())
     signer = LinkSigner(secret)
     actions = ActionStore(engine)
-    executors = Executors.from_settings(settings.remediate, settings.data_dir / "actions")
+    executors = Executors.from_settings(settings.remediate, settings.data_dir / "remediate")
     outbox = Outbox(settings.incident_db_url, retry=settings.notify.retry)
     audit = AuditLog.from_engine(engine)
     responder = Responder(
