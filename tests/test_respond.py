@@ -180,3 +180,22 @@ def test_approving_after_resolution_is_refused(world: World) -> None:
     with pytest.raises(DecisionError):
         w.kit.responder.approve("inc-1", w.actions()[0].id, "bob")
     assert w.fleet.actions() == []
+
+
+def test_cli_approves_the_only_waiting_action_and_refuses_twice(world: World, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from oasis.cli import app
+
+    w = world
+    w.kit.responder.tick(T0)
+    env = {"OASIS_DATA_DIR": str(tmp_path / "data")}
+    runner = CliRunner()
+    done = runner.invoke(app, ["incidents", "approve", "inc-1", "--as", "dave"], env=env)
+    assert done.exit_code == 0, done.output
+    assert "approved" in done.output and "dave" in done.output
+    assert w.actions()[0].decided_by == "dave" and w.incident().status is Status.APPROVED
+    again = runner.invoke(app, ["incidents", "approve", "inc-1", "--as", "erin"], env=env)
+    assert again.exit_code != 0 and "waiting for a decision: none" in again.output
+    w.kit.responder.tick(T0 + timedelta(minutes=1))  # the running service then acts
+    assert [a.action for a in w.fleet.actions()] == ["rollback"]
