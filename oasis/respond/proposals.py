@@ -1,10 +1,11 @@
 """What the deterministic analyst proposes to do about an incident.
 
 The rules are an on-call engineer's first moves, read off the evidence, never off service
-names: a bad release is rolled back; a service saturated (latency and CPU up, no errors of
-its own) gets more replicas; a service failing with no recent change (exhausted pools,
-leaks) is restarted. Only actions some executor can run for that service are proposed;
-when none can, people are told and nothing is proposed to run.
+names: a bad release is rolled back; a saturated service (latency and CPU up together,
+whether or not it also fails requests) gets more replicas; a service failing with no
+recent change and not saturated (exhausted pools, leaks) is restarted. Only actions some
+executor can run for that service are proposed; when none can, people are told and nothing
+is proposed to run.
 """
 
 from __future__ import annotations
@@ -67,16 +68,16 @@ def propose(incident: Incident, catalog: Catalog, replicas: ReplicaCounter,
         saturated = _mentions(metrics, LATENCY_WORDS) and _mentions(metrics, SATURATION_WORDS)
         leaking = any(e.get("detector") == "metric_trend" for e in metrics) and _mentions(
             metrics, MEMORY_WORDS)
-        if saturated and not _errors_of(incident, service):
+        if saturated:
             current = replicas(service)
             if current:
                 target = min(MAX_REPLICAS, max(current + 1, current * 2))
                 proposals.append((
                     ActionKind.SCALE, {"service": service, "replicas": target},
                     DEFAULT_RISK[ActionKind.SCALE],
-                    f"{service} is saturated (latency and CPU up without errors of its own); "
+                    f"{service} is saturated (latency and CPU up together); "
                     f"doubling from {current} to {target} replicas adds headroom"))
-        if not change and (_errors_of(incident, service) or leaking):
+        if not change and not saturated and (_errors_of(incident, service) or leaking):
             why = ("memory is climbing steadily; a restart frees it while the leak is found"
                    if leaking else "no recent change explains the errors; a restart gives "
                    "the service fresh connection pools and caches")
