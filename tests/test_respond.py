@@ -112,6 +112,8 @@ def test_bad_deploy_is_asked_approved_rolled_back_verified_and_reported(world: W
     kinds = [r.kind for r in audit.records(subject=action.id)]
     assert "approval.granted" in kinds and "action.executed" in kinds
     assert any(r.actor == "alice@example.com" for r in audit.records(subject=action.id))
+    sent = [r.data["kind"] for r in audit.records(subject="inc-1", kind="notification.sent")]
+    assert sorted(sent) == ["approval_request", "final_report", "incident_summary"]
 
 
 def test_fix_that_does_not_work_ends_failed_and_escalated(world: World) -> None:

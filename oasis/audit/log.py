@@ -35,6 +35,9 @@ from oasis.audit.chain import (
 )
 from oasis.audit.settings import AuditSettings
 from oasis.signals.model import utc_iso
+from oasis.state import from_db as _aware
+from oasis.state import state_engine
+from oasis.state import to_db as _naive
 
 metadata = sa.MetaData()
 
@@ -87,19 +90,12 @@ class AuditLog:
     """Append, read, verify and export the audit trail."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
-        kwargs: dict[str, Any] = {"echo": echo}
-        if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-        else:
-            kwargs["pool_pre_ping"] = True
         try:
-            engine = sa.create_engine(url, **kwargs)
+            engine = state_engine(url, echo=echo)
         except (sa.exc.NoSuchModuleError, ImportError) as exc:  # unknown scheme, no driver
             raise AuditError(f"invalid database URL: {exc}") from None
         except (sa.exc.ArgumentError, ValueError):  # the message would repeat the password
             raise AuditError("invalid database URL: not a SQLAlchemy URL") from None
-        if url.startswith("sqlite"):
-            sa.event.listen(engine, "connect", _sqlite_pragmas)
         self._owns_engine = True
         try:
             self._setup(engine)
@@ -365,15 +361,6 @@ def _check_text(name: str, value: Any) -> None:
         raise ValueError(f"audit {name} is longer than {MAX_LENGTHS[name]} characters")
 
 
-def _naive(ts: datetime) -> datetime:
-    # Stored naive in UTC, as the incident tables do.
-    return ts.astimezone(UTC).replace(tzinfo=None)
-
-
-def _aware(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=UTC)
-
-
 @contextmanager
 def _sqlite_transaction(conn: Connection, begin: str, *, commit: bool) -> Iterator[None]:
     """Our own BEGIN on SQLite: pysqlite would otherwise open a deferred transaction late,
@@ -389,12 +376,6 @@ def _sqlite_transaction(conn: Connection, begin: str, *, commit: bool) -> Iterat
     finally:
         conn.rollback()  # nothing left to undo after a commit
         raw.isolation_level = saved
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")  # readers (verify, export) do not block appends
-    cur.close()
 
 
 __all__ = ["AuditHead", "AuditLog", "audit_head", "audit_records", "metadata"]

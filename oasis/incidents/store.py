@@ -18,6 +18,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from oasis.incidents.lifecycle import IllegalTransition, apply_transition
 from oasis.incidents.model import Incident, Severity, Status, TimelineEvent
+from oasis.state import from_db as _aware
+from oasis.state import state_engine
+from oasis.state import to_db as _naive
 
 metadata = sa.MetaData()
 
@@ -69,15 +72,6 @@ class NotFoundError(KeyError):
     """No incident has that id."""
 
 
-def _naive(ts: datetime | None) -> datetime | None:
-    # Stored naive in UTC: SQLite has no zones and PostgreSQL's would shift on display.
-    return ts.astimezone(UTC).replace(tzinfo=None) if ts is not None else None
-
-
-def _aware(ts: datetime | None) -> datetime | None:
-    return ts.replace(tzinfo=UTC) if ts is not None else None
-
-
 def new_incident_id(at: datetime) -> str:
     """Readable and unique across processes: the detection day plus random hex."""
     return f"inc-{at:%Y%m%d}-{secrets.token_hex(3)}"
@@ -87,15 +81,8 @@ class IncidentStore:
     """Create, read and update incidents and their timelines."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
-        kwargs: dict[str, Any] = {"echo": echo, "future": True}
-        if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-        else:
-            kwargs["pool_pre_ping"] = True
         self.url = url
-        self.engine: Engine = sa.create_engine(url, **kwargs)
-        if url.startswith("sqlite"):
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.engine: Engine = state_engine(url, echo=echo)
         metadata.create_all(self.engine)
 
     def close(self) -> None:
@@ -228,13 +215,6 @@ class IncidentStore:
         if service:  # JSON containment differs per dialect; the list is short
             found = [i for i in found if service in i.services]
         return found
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the monitor's writes
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
 
 
 def _row(i: Incident) -> dict[str, Any]:

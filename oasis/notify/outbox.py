@@ -24,6 +24,9 @@ from oasis.notify.channels import Channel, DeliveryError
 from oasis.notify.message import Notification
 from oasis.notify.settings import RetrySettings
 from oasis.signals.model import utc_iso
+from oasis.state import from_db as _aware
+from oasis.state import state_engine
+from oasis.state import to_db as _naive
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +56,6 @@ deliveries = sa.Table(
     sa.Column("sent_at", sa.DateTime),
     sa.Index("ix_notification_deliveries_due", "status", "next_attempt_at"),
 )
-
-
-def _naive(ts: datetime | None) -> datetime | None:
-    # Stored naive in UTC, as the incident store does.
-    return ts.astimezone(UTC).replace(tzinfo=None) if ts is not None else None
-
-
-def _aware(ts: datetime | None) -> datetime | None:
-    return ts.replace(tzinfo=UTC) if ts is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,17 +113,10 @@ class Outbox:
 
     def __init__(self, url: str, *, retry: RetrySettings | None = None,
                  claim_seconds: float = 300.0, echo: bool = False) -> None:
-        kwargs: dict[str, Any] = {"echo": echo}
-        if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-        else:
-            kwargs["pool_pre_ping"] = True
         self.url = url
         self.retry = retry or RetrySettings()
         self.claim_seconds = claim_seconds
-        self.engine: Engine = sa.create_engine(url, **kwargs)
-        if url.startswith("sqlite"):
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.engine: Engine = state_engine(url, echo=echo)
         metadata.create_all(self.engine)
 
     def close(self) -> None:
@@ -274,12 +261,6 @@ class Outbox:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(deliveries)
                                 .where(deliveries.c.status.in_([PENDING, SENDING]))).scalar_one()
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.close()
 
 
 def _delivery(m: Mapping[str, Any]) -> Delivery:

@@ -20,6 +20,8 @@ from sqlalchemy.engine import Engine
 
 from oasis.remediate.catalog import ActionKind, ActionSpec, Risk
 from oasis.signals.model import utc_iso
+from oasis.state import from_db as _aware
+from oasis.state import to_db as _naive
 
 
 class ActionStatus(StrEnum):
@@ -59,14 +61,6 @@ actions = sa.Table(
     sa.Column("dry_run", sa.Boolean, nullable=False, default=False),
     sa.Column("result", sa.JSON),
 )
-
-
-def _naive(t: datetime | None) -> datetime | None:
-    return t.astimezone(UTC).replace(tzinfo=None) if t is not None else None
-
-
-def _aware(t: datetime | None) -> datetime | None:
-    return t.replace(tzinfo=UTC) if t is not None else None
 
 
 def new_action_id() -> str:

@@ -72,13 +72,22 @@ class Responder:
             ("run approved actions", lambda: self._run_approved(lambda: data_now)),
             ("verify", lambda: self._verify(data_now)),
             ("close recovered", self._close_recovered),
-            ("deliver notifications", lambda: self.outbox.deliver_due(self.channels)),
+            ("deliver notifications", self._deliver),
         ]
         for name, step in steps:
             try:
                 step()
             except Exception:  # one failing step must not starve the others
                 log.exception("response step %r failed", name)
+
+    def _deliver(self) -> None:
+        for d in self.outbox.deliver_due(self.channels):
+            if d.status in ("sent", "failed"):  # retries in between show on the incident
+                self.audit.append(f"notification.{d.status}", "oasis",
+                                  d.incident_id or d.notification_id, {
+                                      "notification_id": d.notification_id, "kind": d.kind,
+                                      "channel": d.channel, "recipients": d.recipients,
+                                      "attempts": d.attempts, "error": d.last_error})
 
     def _propose_new(self, now: datetime) -> None:
         for incident in self.incidents.list(status=[S.ANALYSIS_COMPLETE.value], limit=1000):
