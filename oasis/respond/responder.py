@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from oasis.agents.analyst import Analyst, DeterministicAnalyst, Outcome
 from oasis.approve import LinkSigner, auto_approval, expiry
 from oasis.approve.settings import ApproveSettings
 from oasis.audit import AuditLog
@@ -26,9 +27,9 @@ from oasis.incidents import IllegalTransition, Incident, IncidentStore, Status, 
 from oasis.notify import Outbox, build_notification
 from oasis.notify.settings import NotifySettings
 from oasis.remediate import Executors
+from oasis.remediate.catalog import ActionKind, ActionSpec, Risk
 from oasis.respond.actions import ActionRecord, ActionStatus, ActionStore, new_action_id
 from oasis.respond.messages import approval_context, base_context, report_context
-from oasis.respond.proposals import ReplicaCounter, propose
 from oasis.respond.settings import RespondSettings
 from oasis.respond.specialist import DeploymentSpecialist
 
@@ -51,12 +52,12 @@ class Responder:
                  outbox: Outbox, channels: dict[str, Any], audit: AuditLog, signer: LinkSigner,
                  *, approve: ApproveSettings, notify: NotifySettings,
                  respond: RespondSettings, dry_run: bool = False,
-                 replicas: ReplicaCounter = lambda _s: None,
+                 analyst: Analyst | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.incidents, self.actions, self.executors = incidents, actions, executors
         self.outbox, self.channels, self.audit, self.signer = outbox, channels, audit, signer
         self.approve_settings, self.notify_settings, self.settings = approve, notify, respond
-        self.replicas = replicas
+        self.analyst = analyst or DeterministicAnalyst(executors.catalog_for)
         # Timeline entries use the signals' clock, like detection's, so an incident's story
         # reads in order even when signals run ahead of the wall (a replay, the demo).
         self.clock = clock
@@ -101,16 +102,28 @@ class Responder:
         self.audit.append("analysis.concluded", "analyst:deterministic", incident.id, {
             "root_cause_service": incident.root_cause_service,
             "suspected_change": incident.suspected_change, "summary": incident.summary})
-        specs = propose(incident, self.executors.catalog_for, self.replicas, new_action_id)
-        records = [self.actions.add(s, proposed_by="analyst:deterministic", at=now)
-                   for s in specs]
+        outcome = self.analyst.investigate(incident)
+        found = outcome.investigation
+        self.audit.append("analysis.investigated", outcome.source, incident.id,
+                          outcome.to_dict())
+        self.incidents.add_event(incident.id, TimelineEvent(
+            self.clock(), "investigation",
+            f"root cause {found.root_cause.service} "
+            f"({found.root_cause.confidence:.0%}): {found.root_cause.explanation}"
+            + (f" [fell back: {outcome.fallback_reason}]" if outcome.fallback_reason else ""),
+            outcome.source, {"summary": found.summary, "impact": found.impact,
+                             "evidence": found.root_cause.evidence,
+                             "usage": outcome.usage}))
+        records = [self.actions.add(s, proposed_by=outcome.source, at=now)
+                   for s in self._specs(incident, outcome)]
         for r in records:
-            self.audit.append("action.proposed", "analyst:deterministic", r.id, {
+            self.audit.append("action.proposed", outcome.source, r.id, {
                 "incident_id": incident.id, "kind": r.kind.value, "params": r.params,
                 "risk": r.risk.value, "reason": r.reason})
         runnable = [r for r in records if r.kind.value != "notify_only"]
-        self._notify("incident_summary", incident, base_context(
-            incident, records, self.approve_settings.public_url))
+        context = base_context(incident, records, self.approve_settings.public_url)
+        context["incident"]["summary"] = f"{found.summary}\n\nImpact: {found.impact}"
+        self._notify("incident_summary", incident, context)
         if not runnable:
             return  # nothing to approve: people decide, or it clears on its own
         rule = auto_approval(runnable[0].spec(), self.approve_settings.auto_approve)
@@ -124,6 +137,23 @@ class Responder:
         incident = self.incidents.get(incident.id)
         self._notify("approval_request", incident, approval_context(
             incident, records, self.approve_settings.public_url, self.signer, expires))
+
+    def _specs(self, incident: Incident, outcome: Outcome) -> list[ActionSpec]:
+        """The investigation's proposals as actions, keeping only what can run here."""
+        specs = []
+        for p in outcome.investigation.proposed_actions:
+            service = p.params.get("service")
+            if p.kind is ActionKind.NOTIFY_ONLY or p.kind in self.executors.catalog_for(
+                    service):
+                specs.append(ActionSpec(id=new_action_id(), incident_id=incident.id,
+                                        kind=p.kind, params=p.params, risk=p.risk,
+                                        reason=p.reason))
+        if not specs:
+            note = "no action in the catalog fits, or none can run here; a person has to act"
+            specs.append(ActionSpec(id=new_action_id(), incident_id=incident.id,
+                                    kind=ActionKind.NOTIFY_ONLY, params={"note": note},
+                                    risk=Risk.LOW, reason=note))
+        return specs
 
     def _expire(self, now: datetime) -> None:
         ttl = timedelta(minutes=self.approve_settings.link_ttl_minutes)

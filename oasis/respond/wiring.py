@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from oasis.agents.analyst import DeterministicAnalyst
 from oasis.approve import LinkLedger, LinkSigner
 from oasis.audit import AuditLog
 from oasis.config import Settings
@@ -71,6 +72,7 @@ def build_response(settings: Settings, incidents: IncidentStore,
     responder = Responder(
         incidents, actions, executors, outbox, channels_from(settings.notify), audit, signer,
         approve=settings.approve, notify=settings.notify, respond=settings.respond,
-        dry_run=settings.remediate.dry_run, replicas=replica_counter(signals),
+        dry_run=settings.remediate.dry_run,
+        analyst=DeterministicAnalyst(executors.catalog_for, replica_counter(signals)),
         clock=data_clock(signals))
     return ResponseKit(responder, actions, ledger, signer, executors, outbox, audit)
