@@ -41,7 +41,8 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
         app.state.store = store if store is not None else open_signal_store(settings)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         app.state.incidents = IncidentStore(settings.incident_db_url)
-        kit = build_response(settings, app.state.incidents, app.state.store)
+        kit = build_response(settings, app.state.incidents, app.state.store, graph=lambda: (
+            app.state.monitor.graph if hasattr(app.state, "monitor") else None))
         app.state.response = kit
         app.state.responder, app.state.actions = kit.responder, kit.actions
         app.state.signer, app.state.ledger = kit.signer, kit.ledger

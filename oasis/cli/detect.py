@@ -64,8 +64,13 @@ def _incident_table(incidents: list[Incident]) -> None:
     console.print(table if incidents else "no incidents")
 
 
-@app.command("eval")
+eval_app = typer.Typer(help="Score detection (default) or investigations (`agents`).")
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.callback(invoke_without_command=True)
 def evaluate(
+    ctx: typer.Context,
     seeds: Annotated[int, typer.Option(min=1, help="Seeds per scenario")] = 5,
     scenario: Annotated[list[str] | None, typer.Option(
         help="Only these scenarios (repeat the option) [default: all]")] = None,
@@ -78,6 +83,8 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
 ) -> None:
     """Simulate every scenario over several seeds, replay each, and score detection."""
+    if ctx.invoked_subcommand is not None:
+        return
     from oasis.monitor.evaluate import run_suite
     from oasis.simulate import FLEETS, SCENARIOS
 
@@ -114,3 +121,53 @@ def evaluate(
         f"onset, {fa['duplicates']} duplicates  delay median "
         f"{result['median_delay_minutes']} / worst {result['worst_delay_minutes']} min")
     console.print(f"wrote {out}")
+
+
+@eval_app.command("agents")
+def evaluate_agents(
+    ctx: typer.Context,
+    cases: Annotated[Path, typer.Option(help="Folder of case files")] = Path("bench") / (
+        "agent_cases"),
+    repeat: Annotated[int, typer.Option(min=1, help="Runs per case (models vary)")] = 1,
+    out: Annotated[Path | None, typer.Option(
+        help="Result file [default: bench/results/agent-eval[-MODEL].json]")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Score investigations on recorded incidents: facts found, root cause, evidence cited,
+    actions in the catalog. Uses the configured model (`model:` in the config file), or the
+    deterministic analyst when none is configured."""
+    from oasis.agents.evals import load_cases, run_cases
+    from oasis.agents.factory import eval_analyst
+
+    settings = settings_from(ctx)
+    try:
+        found = load_cases(cases)
+    except (OSError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    result = run_cases(found, eval_analyst(settings), repeat=repeat)
+    label = result["source"][0].removeprefix("analyst:").replace(":", "-").replace("/", "-") \
+        if result["source"] else "none"
+    out = out or RESULTS / ("agent-eval.json" if label == "deterministic"
+                            else f"agent-eval-{label}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    table = Table("case", "run", "facts", "root cause", "evidence", "catalog", "action",
+                  "fallback")
+    for run in result["runs"]:
+        table.add_row(run["case"], str(run["repeat"]), f"{run['fact_share']:.2f}",
+                      _yes(run["root_right"]), _yes(run["evidence_cited"]),
+                      _yes(run["actions_in_catalog"]), _yes(run["action_right"]),
+                      (run["fallback_reason"] or "")[:40])
+    console.print(table)
+    console.print(f"{', '.join(result['source'])}: facts {result['facts_found']:.2f}  root "
+                  f"cause {result['root_cause_right']:.2f}  evidence {result['evidence_cited']:.2f}"
+                  f"  in catalog {result['actions_in_catalog']:.2f}  first action "
+                  f"{result['first_action_right']}  fallbacks {result['fallbacks']}")
+    console.print(f"wrote {out}")
+
+
+def _yes(value: bool | None) -> str:
+    return "-" if value is None else ("yes" if value else "no")

@@ -8,10 +8,11 @@ live. No network, no model.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from oasis.detect.settings import DetectSettings
 from oasis.incidents.model import Incident
@@ -31,6 +32,7 @@ class ReplayResult:
     checks: int = 0
     start: datetime | None = None
     end: datetime | None = None
+    inspected: Any = None
 
 
 def read_signals(paths: Iterable[str], rejected: list[tuple[str, int, str]]) -> list[Signal]:
@@ -49,8 +51,13 @@ def read_signals(paths: Iterable[str], rejected: list[tuple[str, int, str]]) -> 
 
 
 def replay(records: Iterable[Signal | dict],
-           settings: DetectSettings | None = None) -> ReplayResult:
-    """Run detection over `records` (parsed, or wire dicts) as the live monitor would."""
+           settings: DetectSettings | None = None,
+           inspect: Callable[[Monitor], Any] | None = None) -> ReplayResult:
+    """Run detection over `records` (parsed, or wire dicts) as the live monitor would.
+
+    `inspect` is called with the monitor (its stores still open) once the replay is over;
+    what it returns is kept as `inspected` (the agent evals investigate from there).
+    """
     settings = settings or DetectSettings()
     signals = sorted((r if not isinstance(r, dict) else parse_record(r) for r in records),
                      key=lambda r: r.timestamp)
@@ -82,6 +89,8 @@ def replay(records: Iterable[Signal | dict],
             result.incidents = sorted(incidents.list(limit=10_000),
                                       key=lambda x: x.detected_at)
             result.incidents = [incidents.get(x.id) for x in result.incidents]
+            if inspect is not None:
+                result.inspected = inspect(monitor)
         finally:
             incidents.close()
             store.close()

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from oasis.agents.analyst import DeterministicAnalyst
+from oasis.agents.factory import make_analyst
 from oasis.approve import LinkLedger, LinkSigner
 from oasis.audit import AuditLog
 from oasis.config import Settings
+from oasis.detect.graph import CallGraph
 from oasis.incidents import IncidentStore
 from oasis.notify import Outbox, channels_from
 from oasis.remediate import Executors
 from oasis.respond.actions import ActionStore
 from oasis.respond.responder import Responder
 from oasis.store.base import SignalStore
-
-REPLICA_SAMPLE_MINUTES = 10
 
 
 @dataclass
@@ -34,20 +34,6 @@ class ResponseKit:
         self.executors.close()
 
 
-def replica_counter(signals: SignalStore | None):
-    """Replicas of a service now, estimated from the distinct hosts logging in the last
-    minutes (pods, instances): what a scale proposal starts from."""
-    def count(service: str) -> int | None:
-        if signals is None:
-            return None
-        end = signals.latest_timestamp() or datetime.now(UTC)
-        lines = signals.sample_logs(end - timedelta(minutes=REPLICA_SAMPLE_MINUTES), end,
-                                    service=service, limit=5000)
-        hosts = {line.host for line in lines if line.host}
-        return len(hosts) or None
-    return count
-
-
 def data_clock(signals: SignalStore | None, settle_seconds: float = 30.0):
     """The signals' clock: the newest record less a settle time, or the wall clock when
     there is none yet."""
@@ -59,7 +45,8 @@ def data_clock(signals: SignalStore | None, settle_seconds: float = 30.0):
 
 
 def build_response(settings: Settings, incidents: IncidentStore,
-                   signals: SignalStore | None = None) -> ResponseKit:
+                   signals: SignalStore | None = None,
+                   graph: Callable[[], CallGraph | None] = lambda: None) -> ResponseKit:
     engine = incidents.engine
     ledger = LinkLedger(engine)
     secret = (settings.approve.secret.get_secret_value().encode() if settings.approve.secret
@@ -73,6 +60,6 @@ def build_response(settings: Settings, incidents: IncidentStore,
         incidents, actions, executors, outbox, channels_from(settings.notify), audit, signer,
         approve=settings.approve, notify=settings.notify, respond=settings.respond,
         dry_run=settings.remediate.dry_run,
-        analyst=DeterministicAnalyst(executors.catalog_for, replica_counter(signals)),
+        analyst=make_analyst(settings, executors.catalog_for, signals, incidents, graph),
         clock=data_clock(signals))
     return ResponseKit(responder, actions, ledger, signer, executors, outbox, audit)

@@ -1,0 +1,60 @@
+"""Which analyst runs: the model-backed one when `model.provider` is set, else the
+deterministic one. The service and the evals build theirs here, the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime, timedelta
+
+from oasis.agents.analyst import Analyst, DeterministicAnalyst
+from oasis.analyze.proposals import ReplicaCounter
+from oasis.config import Settings
+from oasis.detect.graph import CallGraph
+from oasis.incidents import Incident, IncidentStore
+from oasis.remediate.catalog import ActionKind
+from oasis.store.base import SignalStore
+
+Catalog = Callable[[str | None], Collection[ActionKind]]
+REPLICA_SAMPLE_MINUTES = 10
+
+
+def replica_counter(signals: SignalStore | None) -> ReplicaCounter:
+    """Replicas of a service now, estimated from the distinct hosts logging in the last
+    minutes (pods, instances): what a scale proposal starts from."""
+    def count(service: str) -> int | None:
+        if signals is None:
+            return None
+        end = signals.latest_timestamp() or datetime.now(UTC)
+        lines = signals.sample_logs(end - timedelta(minutes=REPLICA_SAMPLE_MINUTES), end,
+                                    service=service, limit=5000)
+        return len({line.host for line in lines if line.host}) or None
+    return count
+
+
+def make_analyst(settings: Settings, catalog_for: Catalog, signals: SignalStore | None,
+                 incidents: IncidentStore | None,
+                 graph: Callable[[], CallGraph | None] = lambda: None) -> Analyst:
+    deterministic = DeterministicAnalyst(catalog_for, replica_counter(signals))
+    model = getattr(settings, "model", None)
+    if model is None or model.provider == "none" or signals is None or incidents is None:
+        return deterministic
+    from oasis.agents.tools import ToolContext
+
+    from oasis.agents.investigator import ModelAnalyst
+
+    def context_for(incident: Incident, redactor) -> ToolContext:
+        known = {s.name for s in signals.services()} | set(incident.services)
+        return ToolContext(signals=signals, incidents=incidents, graph=graph(),
+                           redactor=redactor, now=incident.last_seen_at,
+                           known_services=known, evidence=list(incident.evidence))
+
+    return ModelAnalyst(model, deterministic, context_for, catalog_for,
+                        redact=getattr(model, "redact", True))
+
+
+def eval_analyst(settings: Settings):
+    """For `oasis eval agents`: an analyst per replay, every catalog kind runnable."""
+    def for_monitor(monitor) -> Analyst:
+        return make_analyst(settings, lambda _s: set(ActionKind), monitor.signals,
+                            monitor.tracker.store, lambda: monitor.graph)
+    return for_monitor
