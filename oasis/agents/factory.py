@@ -58,3 +58,19 @@ def eval_analyst(settings: Settings):
         return make_analyst(settings, lambda _s: set(ActionKind), monitor.signals,
                             monitor.tracker.store, lambda: monitor.graph)
     return for_monitor
+
+
+def specialist_model(settings: Settings) -> Callable[[], object] | None:
+    """A lazily built model for the specialist agent, or None: run executors directly."""
+    model = getattr(settings, "model", None)
+    if model is None or model.provider == "none" or not getattr(model, "specialist", True):
+        return None
+    built: list[object] = []
+
+    def get() -> object:
+        from oasis.agents.providers import build_model
+
+        if not built:
+            built.append(build_model(model))
+        return built[0]
+    return get

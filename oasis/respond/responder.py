@@ -52,7 +52,7 @@ class Responder:
                  outbox: Outbox, channels: dict[str, Any], audit: AuditLog, signer: LinkSigner,
                  *, approve: ApproveSettings, notify: NotifySettings,
                  respond: RespondSettings, dry_run: bool = False,
-                 analyst: Analyst | None = None,
+                 analyst: Analyst | None = None, specialist_model: Any = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.incidents, self.actions, self.executors = incidents, actions, executors
         self.outbox, self.channels, self.audit, self.signer = outbox, channels, audit, signer
@@ -62,7 +62,8 @@ class Responder:
         # reads in order even when signals run ahead of the wall (a replay, the demo).
         self.clock = clock
         self.specialist = DeploymentSpecialist(actions, executors, dry_run=dry_run,
-                                               lease_seconds=respond.action_lease_seconds)
+                                               lease_seconds=respond.action_lease_seconds,
+                                               model=specialist_model)
 
     # -- the loop ---------------------------------------------------------------------------
     def tick(self, data_now: datetime, wall_now: datetime | None = None) -> None:

@@ -11,7 +11,9 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
+from oasis.agents.specialist import run_with_agent
 from oasis.remediate import ActionError, ExecutionResult, Executors, Step
 from oasis.respond.actions import ActionRecord, ActionStore
 
@@ -20,11 +22,12 @@ log = logging.getLogger(__name__)
 
 class DeploymentSpecialist:
     def __init__(self, actions: ActionStore, executors: Executors, *, dry_run: bool,
-                 lease_seconds: float) -> None:
+                 lease_seconds: float, model: Callable[[], Any] | None = None) -> None:
         self.actions = actions
         self.executors = executors
         self.dry_run = dry_run
         self.lease_seconds = lease_seconds
+        self.model = model  # when set, the specialist agent plans, runs and reports
 
     def run(self, action_id: str, data_clock: Callable[[], datetime]) -> ActionRecord | None:
         """Claim and run `action_id`; None if it is not runnable or another process has it."""
@@ -44,7 +47,10 @@ class DeploymentSpecialist:
         keeper = threading.Thread(target=self._keep_claim, args=(action_id, stop), daemon=True)
         keeper.start()
         try:
-            result = executor.execute(spec, dry_run=self.dry_run)
+            if self.model is not None:
+                result = run_with_agent(self.model(), spec, executor, dry_run=self.dry_run)
+            else:
+                result = executor.execute(spec, dry_run=self.dry_run)
         except Exception as exc:  # a misconfigured executor must not leave it running
             log.exception("executor %s failed on %s", executor.name, action_id)
             result = ExecutionResult(False, [Step(datetime.now(UTC), "execute", False,

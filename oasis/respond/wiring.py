@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from oasis.agents.factory import make_analyst
+from oasis.agents.factory import make_analyst, specialist_model
 from oasis.approve import LinkLedger, LinkSigner
 from oasis.audit import AuditLog
 from oasis.config import Settings
@@ -61,5 +61,6 @@ def build_response(settings: Settings, incidents: IncidentStore,
         approve=settings.approve, notify=settings.notify, respond=settings.respond,
         dry_run=settings.remediate.dry_run,
         analyst=make_analyst(settings, executors.catalog_for, signals, incidents, graph),
+        specialist_model=specialist_model(settings),
         clock=data_clock(signals))
     return ResponseKit(responder, actions, ledger, signer, executors, outbox, audit)
