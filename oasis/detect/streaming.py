@@ -3,13 +3,15 @@
 Why a second scorer next to the metric detector's robust baseline: that baseline looks at
 two hours, which is right for "is this minute unlike the last hour" but forgets what a
 series looked like yesterday, so every slow swing of a noisy series looks new. This scorer
-keeps days of memory in constant time per point (running sums, a monotonic max queue) and
-turns three views of a deviation into one score in [0, 1):
+keeps weeks of memory in constant time per point (running sums, monotonic max queues) and
+turns several views of a deviation into one score in [0, 1):
 
 - how far the value is from the long-run mean, in long-run standard deviations;
 - how large the jump from the previous value is, against the usual jumps;
-- how far a short moving average is from the long-run mean of that average (a level
-  shift that is small per point but persistent).
+- how far short and longer moving averages are from their own long-run means (level
+  shifts and drifts that are small per point but persistent);
+- whether the value leaves the whole range the series has ever shown (a new extreme is
+  news however noisy the series is).
 
 The score is damped when the deviation is no larger than one the series already showed in
 its recent past (a series that always spikes does not alarm on every spike), and after a
@@ -26,7 +28,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class StreamingSettings(BaseModel):
@@ -38,8 +40,9 @@ class StreamingSettings(BaseModel):
         "Points of history the long-run mean and spread are taken from (8,000 five-minute "
         "points is about four weeks)."))
     min_points: int = Field(30, ge=2, description="History a series needs before it is scored.")
-    smooth_points: int = Field(10, ge=2, description=(
-        "Points in the moving average that catches small persistent level shifts."))
+    shift_windows: list[int] = Field(default_factory=lambda: [10, 60], description=(
+        "Lengths (points) of the moving averages whose shift from their long-run mean is "
+        "added to the deviation: a short one for level steps, a longer one for drifts."))
     jump_weight: float = Field(0.5, ge=0, description=(
         "Weight of the point-to-point jump against the level deviation."))
     z_half: float = Field(6.0, gt=0, description=(
@@ -51,11 +54,23 @@ class StreamingSettings(BaseModel):
         "(1 = no damping)."))
     quiet_after_score: float = Field(0.7, gt=0, le=1, description=(
         "A score this high is reported and then starts the quiet period."))
-    quiet_points: int = Field(200, ge=0, description=(
+    quiet_points: int = Field(100, ge=0, description=(
         "Points after a strong report during which the scorer reports 0."))
-    alert_score: float = Field(0.56, gt=0, lt=1, description=(
+    range_tolerance: float = Field(0.01, ge=0, description=(
+        "A value beyond the largest or smallest ever seen by more than this share of the "
+        "seen range is a new extreme."))
+    new_extreme_score: float = Field(0.9, ge=0, lt=1, description=(
+        "Least score of a new extreme (0 = new extremes get no special treatment)."))
+    alert_score: float = Field(0.67, gt=0, lt=1, description=(
         "Score from which a point is flagged anomalous (the threshold NAB's standard "
         "profile chose for these defaults)."))
+
+    @field_validator("shift_windows")
+    @classmethod
+    def _windows_long_enough(cls, windows: list[int]) -> list[int]:
+        if any(w < 2 for w in windows):
+            raise ValueError("every shift window needs at least 2 points")
+        return windows
 
 
 class RollingMoments:
@@ -107,16 +122,36 @@ class SlidingMax:
         return self.queue[0][1] if self.queue else 0.0
 
 
+class AverageShift:
+    """How far the moving average of the latest `points` values (the new one included) is
+    from the long-run mean of that average, in its long-run standard deviations."""
+
+    def __init__(self, points: int, history_points: int) -> None:
+        self.window = RollingMoments(points)
+        self.averages = RollingMoments(history_points)
+
+    def z(self, value: float, floor: float) -> float:
+        if len(self.averages) <= 5:
+            return 0.0
+        window = self.window
+        dropped = window.values[0] if len(window) == window.size else 0.0
+        average = (window.total + value - dropped) / min(len(window) + 1, window.size)
+        return abs(average - self.averages.mean()) / max(self.averages.std(), floor)
+
+    def add(self, value: float) -> None:
+        self.window.add(value)
+        self.averages.add(self.window.mean())
+
+
 class Deviation:
     """How unusual a value is against the series' long history, in standard deviations:
-    level + jump_weight x jump + moving-average shift."""
+    level + jump_weight x jump + the shift of each moving average."""
 
     def __init__(self, settings: StreamingSettings) -> None:
         self.settings = settings
         self.level = RollingMoments(settings.history_points)
         self.jumps = RollingMoments(settings.history_points)
-        self.smooth = RollingMoments(settings.smooth_points)
-        self.smooth_history = RollingMoments(settings.history_points)
+        self.shifts = [AverageShift(w, settings.history_points) for w in settings.shift_windows]
         self.previous: float | None = None
 
     def add(self, value: float) -> float | None:
@@ -125,8 +160,8 @@ class Deviation:
         if self.previous is not None:
             self.jumps.add(value - self.previous)
         self.level.add(value)
-        self.smooth.add(value)
-        self.smooth_history.add(self.smooth.mean())
+        for shift in self.shifts:
+            shift.add(value)
         self.previous = value
         return deviation
 
@@ -138,14 +173,28 @@ class Deviation:
         level_z = abs(value - mean) / spread
         previous = self.previous if self.previous is not None else value
         jump_z = abs(value - previous) / max(self.jumps.std(), 1e-3 * spread)
-        smooth = self.smooth
-        dropped = smooth.values[0] if len(smooth) == smooth.size else 0.0
-        smoothed = (smooth.total + value - dropped) / min(len(smooth) + 1, smooth.size)
-        shift_z = 0.0
-        if len(self.smooth_history) > 5:
-            shift_z = abs(smoothed - self.smooth_history.mean()) / max(
-                self.smooth_history.std(), floor)
+        shift_z = sum(shift.z(value, floor) for shift in self.shifts)
         return level_z + self.settings.jump_weight * jump_z + shift_z
+
+
+class RangeWatch:
+    """Whether a value leaves everything the series has shown so far, by a margin."""
+
+    def __init__(self, tolerance: float, min_points: int) -> None:
+        self.tolerance = tolerance
+        self.min_points = min_points
+        self.low = math.inf
+        self.high = -math.inf
+        self.count = 0
+
+    def add(self, value: float) -> bool:
+        """True if `value` is a new extreme; then widen the range to include it."""
+        margin = self.tolerance * (self.high - self.low)
+        extreme = (self.count >= self.min_points and self.high > self.low
+                   and (value > self.high + margin or value < self.low - margin))
+        self.low, self.high = min(self.low, value), max(self.high, value)
+        self.count += 1
+        return extreme
 
 
 @dataclass(frozen=True)
@@ -162,18 +211,22 @@ class StreamingScorer:
         self.settings = settings or StreamingSettings()
         self.deviation = Deviation(self.settings)
         self.records = SlidingMax(self.settings.record_points)
+        self.range = RangeWatch(self.settings.range_tolerance, self.settings.min_points)
         self.quiet_left = 0
 
     def add(self, value: float) -> ScoredPoint:
         """Score `value` against everything added before it, then remember it."""
         value = _finite(value)
         deviation = self.deviation.add(value)
+        extreme = self.range.add(value)
         if deviation is None:
             return ScoredPoint(0.0, None, False)
         score = deviation / (deviation + self.settings.z_half)
         if deviation < self.records.max():
             score *= self.settings.below_record_factor
         self.records.add(deviation)
+        if extreme:
+            score = max(score, self.settings.new_extreme_score)
         if self.quiet_left > 0:
             self.quiet_left -= 1
             score = 0.0
