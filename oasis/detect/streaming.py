@@ -61,6 +61,9 @@ class StreamingSettings(BaseModel):
         "seen range is a new extreme."))
     new_extreme_score: float = Field(0.9, ge=0, lt=1, description=(
         "Least score of a new extreme (0 = new extremes get no special treatment)."))
+    new_extreme_min_deviation: float = Field(8.0, ge=0, description=(
+        "Deviation a new extreme must also reach to get new_extreme_score, so that the "
+        "slow creep of a noisy series' record does not alarm."))
     alert_score: float = Field(0.67, gt=0, lt=1, description=(
         "Score from which a point is flagged anomalous (the threshold NAB's standard "
         "profile chose for these defaults)."))
@@ -225,7 +228,7 @@ class StreamingScorer:
         if deviation < self.records.max():
             score *= self.settings.below_record_factor
         self.records.add(deviation)
-        if extreme:
+        if extreme and deviation >= self.settings.new_extreme_min_deviation:
             score = max(score, self.settings.new_extreme_score)
         if self.quiet_left > 0:
             self.quiet_left -= 1
