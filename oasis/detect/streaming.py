@@ -56,6 +56,9 @@ class StreamingSettings(BaseModel):
         "A score this high is reported and then starts the quiet period."))
     quiet_points: int = Field(100, ge=0, description=(
         "Points after a strong report during which the scorer reports 0."))
+    extreme_windows: list[int] = Field(default_factory=lambda: [1, 10], description=(
+        "Moving averages (1 = the value itself) watched for new extremes: a short average "
+        "leaving its all-time range catches a level shift that single points hide in noise."))
     range_tolerance: float = Field(0.01, ge=0, description=(
         "A value beyond the largest or smallest ever seen by more than this share of the "
         "seen range is a new extreme."))
@@ -64,15 +67,15 @@ class StreamingSettings(BaseModel):
     new_extreme_min_deviation: float = Field(8.0, ge=0, description=(
         "Deviation a new extreme must also reach to get new_extreme_score, so that the "
         "slow creep of a noisy series' record does not alarm."))
-    alert_score: float = Field(0.67, gt=0, lt=1, description=(
+    alert_score: float = Field(0.69, gt=0, lt=1, description=(
         "Score from which a point is flagged anomalous (the threshold NAB's standard "
         "profile chose for these defaults)."))
 
-    @field_validator("shift_windows")
+    @field_validator("shift_windows", "extreme_windows")
     @classmethod
     def _windows_long_enough(cls, windows: list[int]) -> list[int]:
-        if any(w < 2 for w in windows):
-            raise ValueError("every shift window needs at least 2 points")
+        if any(w < 1 for w in windows):
+            raise ValueError("every window needs at least 1 point")
         return windows
 
 
@@ -200,6 +203,20 @@ class RangeWatch:
         return extreme
 
 
+class AverageExtremes:
+    """New extremes of one moving average (of the value itself when `points` is 1)."""
+
+    def __init__(self, points: int, tolerance: float, min_points: int) -> None:
+        self.window = RollingMoments(points)
+        self.range = RangeWatch(tolerance, min_points)
+
+    def add(self, value: float) -> bool:
+        self.window.add(value)
+        if len(self.window) < self.window.size:
+            return False
+        return self.range.add(self.window.mean())
+
+
 @dataclass(frozen=True)
 class ScoredPoint:
     score: float  # in [0, 1); 0 while learning or quiet
@@ -214,14 +231,17 @@ class StreamingScorer:
         self.settings = settings or StreamingSettings()
         self.deviation = Deviation(self.settings)
         self.records = SlidingMax(self.settings.record_points)
-        self.range = RangeWatch(self.settings.range_tolerance, self.settings.min_points)
+        self.extremes = [AverageExtremes(w, self.settings.range_tolerance,
+                                         self.settings.min_points)
+                         for w in self.settings.extreme_windows]
         self.quiet_left = 0
 
     def add(self, value: float) -> ScoredPoint:
         """Score `value` against everything added before it, then remember it."""
         value = _finite(value)
         deviation = self.deviation.add(value)
-        extreme = self.range.add(value)
+        # Every watch must see every value, so no short-circuit here.
+        extreme = any([watch.add(value) for watch in self.extremes])
         if deviation is None:
             return ScoredPoint(0.0, None, False)
         score = deviation / (deviation + self.settings.z_half)
