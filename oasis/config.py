@@ -20,6 +20,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from oasis.agents.settings import ModelSettings
 from oasis.approve.settings import ApproveSettings
 from oasis.audit.settings import AuditSettings
 from oasis.detect.settings import DetectSettings
@@ -83,6 +84,7 @@ class Settings(BaseSettings):
     respond: RespondSettings = Field(default_factory=RespondSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
     state_url: str | None = Field(
         None, description="SQLAlchemy URL of the incident database, e.g. "
         "postgresql+psycopg://oasis@db/oasis [default: sqlite:///DATA_DIR/state.db]")

@@ -35,12 +35,11 @@ def make_analyst(settings: Settings, catalog_for: Catalog, signals: SignalStore 
                  incidents: IncidentStore | None,
                  graph: Callable[[], CallGraph | None] = lambda: None) -> Analyst:
     deterministic = DeterministicAnalyst(catalog_for, replica_counter(signals))
-    model = getattr(settings, "model", None)
-    if model is None or model.provider == "none" or signals is None or incidents is None:
+    model = settings.model
+    if model.provider == "none" or signals is None or incidents is None:
         return deterministic
-    from oasis.agents.tools import ToolContext
-
     from oasis.agents.investigator import ModelAnalyst
+    from oasis.agents.tools import ToolContext
 
     def context_for(incident: Incident, redactor) -> ToolContext:
         known = {s.name for s in signals.services()} | set(incident.services)
@@ -48,8 +47,7 @@ def make_analyst(settings: Settings, catalog_for: Catalog, signals: SignalStore 
                            redactor=redactor, now=incident.last_seen_at,
                            known_services=known, evidence=list(incident.evidence))
 
-    return ModelAnalyst(model, deterministic, context_for, catalog_for,
-                        redact=getattr(model, "redact", True))
+    return ModelAnalyst(model, deterministic, context_for, catalog_for, redact=model.redact)
 
 
 def eval_analyst(settings: Settings):
@@ -62,8 +60,8 @@ def eval_analyst(settings: Settings):
 
 def specialist_model(settings: Settings) -> Callable[[], object] | None:
     """A lazily built model for the specialist agent, or None: run executors directly."""
-    model = getattr(settings, "model", None)
-    if model is None or model.provider == "none" or not getattr(model, "specialist", True):
+    model = settings.model
+    if model.provider == "none" or not model.specialist:
         return None
     built: list[object] = []
 

@@ -12,14 +12,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from oasis.agents.analyst import Catalog, DeterministicAnalyst, Outcome
 from oasis.agents.providers import build_model
 from oasis.agents.safety import UNTRUSTED_NOTE, Redactor, untrusted
+from oasis.agents.schema import Investigation, evidence_ids, problems
 from oasis.agents.settings import ModelSettings
 from oasis.agents.tools import ToolContext, build_tools
 from oasis.agents.usage import Budget, Usage, usage_from_result
-
-from oasis.agents.analyst import Catalog, DeterministicAnalyst, Outcome
-from oasis.agents.schema import Investigation, evidence_ids, problems
 from oasis.incidents.model import Incident
 from oasis.remediate.catalog import DESCRIPTIONS, ActionKind
 
@@ -111,7 +110,8 @@ class ModelAnalyst:
                 from strands import Agent
 
                 agent = Agent(model=model, tools=build_tools(ctx), system_prompt=system,
-                              callback_handler=None)
+                              callback_handler=None,
+                              retry_strategy=None)
                 result = agent(prompt, structured_output_model=Investigation)
                 usage.add(usage_from_result(result))
                 budget.check(usage)

@@ -68,7 +68,8 @@ def run_with_agent(model: Any, spec: ActionSpec, executor: Executor, *,
     tools = SpecialistTools(spec, executor, dry_run)
     try:
         agent = Agent(model=model, tools=tools.strands_tools(), system_prompt=SPECIALIST_PROMPT,
-                      callback_handler=None)
+                      callback_handler=None,
+                      retry_strategy=None)
         report = str(agent("Carry out the approved action and report.")).strip()
     except Exception as exc:  # the model failed: the approval still stands
         log.warning("specialist agent failed on %s: %s", spec.id, exc)
