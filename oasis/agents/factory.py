@@ -45,7 +45,8 @@ def make_analyst(settings: Settings, catalog_for: Catalog, signals: SignalStore 
         known = {s.name for s in signals.services()} | set(incident.services)
         return ToolContext(signals=signals, incidents=incidents, graph=graph(),
                            redactor=redactor, now=incident.last_seen_at,
-                           known_services=known, evidence=list(incident.evidence))
+                           known_services=known, evidence=list(incident.evidence),
+                           incident_id=incident.id)
 
     return ModelAnalyst(model, deterministic, context_for, catalog_for, redact=model.redact)
 
