@@ -177,3 +177,28 @@ def test_specialist_cannot_widen_the_approval() -> None:
     assert not result.ok and fleet.actions() == []
     assert "did not run" in result.steps[-1].detail
 
+
+
+def test_eval_agents_scores_a_model_over_http(tmp_path) -> None:
+    import shutil
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from oasis.cli import app
+
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    shutil.copy(Path("bench/agent_cases/bad_deploy.yaml"), cases)
+    script = Script([answer()])
+    out = tmp_path / "result.json"
+    with serving(openai_app(script)) as url:
+        result = CliRunner().invoke(app, [
+            "eval", "agents", "--cases", str(cases), "--out", str(out),
+            "--model", "openai:fake", "--base-url", url + "/v1"],
+            env={"OASIS_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    scored = json.loads(out.read_text())
+    assert scored["source"] == ["analyst:model:fake"] and scored["fallbacks"] == 0
+    assert scored["root_cause_right"] == 1.0 and scored["actions_in_catalog"] == 1.0
+    assert len(script.received) == 1

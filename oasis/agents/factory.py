@@ -42,7 +42,7 @@ def make_analyst(settings: Settings, catalog_for: Catalog, signals: SignalStore 
     from oasis.agents.tools import ToolContext
 
     def context_for(incident: Incident, redactor) -> ToolContext:
-        known = {s.name for s in signals.services()} | set(incident.services)
+        known = {s.service for s in signals.services()} | set(incident.services)
         return ToolContext(signals=signals, incidents=incidents, graph=graph(),
                            redactor=redactor, now=incident.last_seen_at,
                            known_services=known, evidence=list(incident.evidence),

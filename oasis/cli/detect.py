@@ -129,6 +129,11 @@ def evaluate_agents(
     cases: Annotated[Path, typer.Option(help="Folder of case files")] = Path("bench") / (
         "agent_cases"),
     repeat: Annotated[int, typer.Option(min=1, help="Runs per case (models vary)")] = 1,
+    model: Annotated[str | None, typer.Option(
+        help="PROVIDER:MODEL_ID overriding the config, e.g. anthropic:claude-sonnet-4-5, "
+             "openai:llama3.1 (with --base-url for Ollama), none")] = None,
+    base_url: Annotated[str | None, typer.Option(help="The model endpoint, e.g. "
+                                                       "http://localhost:11434/v1")] = None,
     out: Annotated[Path | None, typer.Option(
         help="Result file [default: bench/results/agent-eval[-MODEL].json]")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -140,6 +145,8 @@ def evaluate_agents(
     from oasis.agents.factory import eval_analyst
 
     settings = settings_from(ctx)
+    if model is not None or base_url is not None:
+        settings = _with_model(settings, model, base_url)
     try:
         found = load_cases(cases)
     except (OSError, ValueError) as exc:
@@ -171,3 +178,21 @@ def evaluate_agents(
 
 def _yes(value: bool | None) -> str:
     return "-" if value is None else ("yes" if value else "no")
+
+
+def _with_model(settings, model: str | None, base_url: str | None):
+    from pydantic import ValidationError
+
+    update: dict = {}
+    if model is not None:
+        provider, _, model_id = model.partition(":")
+        update["provider"] = provider
+        update["model_id"] = model_id or None
+    if base_url is not None:
+        update["base_url"] = base_url
+    try:
+        chosen = type(settings.model).model_validate(
+            {**settings.model.model_dump(exclude_unset=True), **update})
+    except ValidationError as exc:
+        raise fail(f"--model/--base-url: {exc.errors()[0]['msg']}") from None
+    return settings.model_copy(update={"model": chosen})
