@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from oasis.detect.streaming import StreamingSettings
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -35,7 +37,8 @@ class ErrorTypeSettings(_Section):
 
 
 class MetricSettings(_Section):
-    """Level shifts and steady climbs of any metric, robust to noise and daily ramps."""
+    """Level shifts and steady climbs of any metric, robust to noise and daily ramps; with a
+    day of history, also what the streaming scorer finds against days of memory."""
 
     window_minutes: int = Field(3, ge=1, description="Latest minutes that must all deviate.")
     z: float = Field(6.0, gt=0, description="Robust z-score each of those minutes must reach.")
@@ -61,6 +64,13 @@ class MetricSettings(_Section):
         default_factory=lambda: ["request", "rps", "qps", "throughput", "traffic", "count",
                                  "replica"],
         description="Volume metrics: anomalies here explain, they do not open incidents.")
+    streaming_min_history_minutes: int = Field(1440, ge=0, description=(
+        "History a series needs before the streaming scorer's reports count (one day, so a "
+        "daily cycle is known). Below it the level and trend checks work alone. The scorer "
+        "learns from the first minute either way."))
+    streaming: StreamingSettings = Field(default_factory=StreamingSettings, description=(
+        "The NAB-tuned streaming scorer, one per series, fed each minute once; its counts "
+        "are minutes here (8,000 points of history = 5.6 days)."))
 
 
 class DetectSettings(_Section):
