@@ -104,6 +104,7 @@ def _tool(fn: Callable[..., Payload]) -> Callable[..., str]:
             except Exception as exc:  # a store failing must not end the investigation
                 log.warning("tool %s failed: %s", fn.__name__, exc, exc_info=True)
                 text = to_json({"error": f"{fn.__name__} failed: {type(exc).__name__}"})
+        given = {k: clean(v, 200) if isinstance(v, str) else v for k, v in given.items()}
         self.ctx.calls.append({"name": fn.__name__, "args": given, "result_chars": len(text),
                                "ok": not text.startswith('{"error"'),
                                "at": utc_iso(datetime.now(UTC))})
