@@ -39,7 +39,9 @@ class Outcome:
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "attempts": self.attempts, "rejected": self.rejected,
-                "usage": self.usage, "tool_calls": len(self.tool_calls),
+                "usage": self.usage,
+                "tool_calls": [{k: c.get(k) for k in ("name", "args", "ok")}
+                               for c in self.tool_calls[:50]],
                 "fallback_reason": self.fallback_reason,
                 "investigation": self.investigation.model_dump(mode="json")}
 
