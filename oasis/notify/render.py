@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-KINDS = ("incident_summary", "approval_request", "final_report", "escalation")
+KINDS = ("incident_summary", "approval_request", "final_report", "escalation", "ticket")
 
 # Context keys each kind needs; checked up front so the error names them all at once.
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -27,6 +27,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "final_report": ("incident", "actions", "console_url", "outcome",
                      "time_to_resolve_minutes", "system_state", "next_steps"),
     "escalation": ("incident", "actions", "console_url", "reason"),
+    "ticket": ("ticket", "event", "team", "change", "console_url"),
 }
 
 MAX_LOG_LINE = 300
@@ -75,6 +76,12 @@ def _parse(ts: str) -> datetime:
     except (TypeError, ValueError):
         raise RenderError(f"{ts!r} is not an ISO-8601 timestamp") from None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def text_block(value: Any, limit: int = 4000) -> str:
+    """Several lines of untrusted text (an event's description), cleaned and capped."""
+    text = strip_controls(str(value))
+    return text if len(text) <= limit else text[:limit] + " …"
 
 
 def hm(ts: str) -> str:
@@ -212,7 +219,7 @@ _env = jinja2.Environment(
     keep_trailing_newline=True,
 )
 _env.filters.update(hm=hm, num=num, hms=hms, day_hm=day_hm, duration=duration, url=safe_url,
-                    line=one_line)
+                    line=one_line, block=text_block)
 _env.globals.update(describe=describe, headline=headline, affected=affected, cause=cause,
                     symptoms=symptoms, samples=samples, proposed=proposed,
                     summary_ask=summary_ask)
