@@ -27,6 +27,7 @@ from oasis.detect.settings import DetectSettings
 from oasis.notify.settings import NotifySettings
 from oasis.remediate.settings import RemediateSettings
 from oasis.respond.settings import RespondSettings
+from oasis.triage.settings import TriageSettings
 
 
 def default_data_dir() -> Path:
@@ -85,6 +86,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
+    triage: TriageSettings = Field(default_factory=TriageSettings)
     state_url: str | None = Field(
         None, description="SQLAlchemy URL of the incident database, e.g. "
         "postgresql+psycopg://oasis@db/oasis [default: sqlite:///DATA_DIR/state.db]")

@@ -1,0 +1,172 @@
+"""Operational events in, decisions and tickets out.
+
+    POST /api/v1/events               AWS Health, Security Hub (ASFF), CloudWatch alarm,
+                                      Alertmanager, cost anomaly: raw or EventBridge-wrapped,
+                                      one payload or a JSON list of them
+    POST /api/v1/events/report        a person reports an event in words
+    GET  /api/v1/events[/{key}]       what was received and decided, and why
+    POST /api/v1/events/accept|discharge   a person settles what the policy could not
+    GET  /api/v1/tickets[/{id}]       tickets per team
+
+Bodies over `triage.max_body_kb` are 413; JSON that is no known event shape, or misses or
+mistypes a field, is 422 naming it; a full queue is 429 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from oasis.triage.flow import QueueFull
+from oasis.triage.parse import EventFormatError, parse_event
+
+router = APIRouter(prefix="/api/v1", tags=["events and tickets"])
+
+
+def _kit(request: Request) -> Any:
+    kit = getattr(request.app.state, "triage", None)
+    if kit is None:
+        raise HTTPException(503, getattr(request.app.state, "triage_problem",
+                                         "triage is not configured"))
+    return kit
+
+
+async def _body(request: Request) -> Any:
+    limit = request.app.state.settings.triage.max_body_kb * 1024
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"body over {limit // 1024} KB; send events one by one")
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise HTTPException(413, f"body over {limit // 1024} KB; send events one by one")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HTTPException(422, f"body is not valid JSON: {exc}") from None
+
+
+def _submit(request: Request, kit: Any, payloads: list[Any], wait: bool) -> JSONResponse:
+    now = datetime.now(UTC)
+    events = []
+    for n, payload in enumerate(payloads):
+        if not isinstance(payload, dict):
+            raise HTTPException(422, f"item {n}: an event must be a JSON object")
+        try:
+            events.extend(parse_event(payload, received_at=now))
+        except EventFormatError as exc:
+            where = f"item {n}: " if len(payloads) > 1 else ""
+            raise HTTPException(422, f"{where}{exc}") from None
+    if wait:
+        results = [kit.flow.handle(e, now).to_dict() for e in events]
+        return JSONResponse({"processed": len(results), "results": results})
+    try:
+        kit.queue.submit(events)
+    except QueueFull as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": "5"})
+    return JSONResponse({"accepted": len(events), "keys": [e.key for e in events]},
+                        status_code=202)
+
+
+@router.post("/events", status_code=202, responses={
+    413: {"description": "Body too large"}, 422: {"description": "Not a known event shape"},
+    429: {"description": "Queue full; retry after the given seconds"},
+    503: {"description": "Triage not configured"}})
+async def receive_events(request: Request, wait: Annotated[bool, Query(
+        description="Process before answering and return the decisions")] = False) -> Any:
+    """Receive provider health events, security findings, alarms and cost anomalies."""
+    kit = _kit(request)
+    body = await _body(request)
+    payloads = body if isinstance(body, list) else [body]
+    return await run_in_threadpool(_submit, request, kit, payloads, wait)
+
+
+class ReportIn(BaseModel):
+    text: str = Field(min_length=3, max_length=10_000, description="What is happening")
+    reporter: str = Field(min_length=1, max_length=200)
+    accounts: list[str] = Field(default_factory=list, max_length=100)
+    service: str | None = Field(None, max_length=100)
+    region: str | None = Field(None, max_length=50)
+
+
+@router.post("/events/report", status_code=202)
+async def report_event(body: ReportIn, request: Request, wait: bool = False) -> Any:
+    """A person reports an operational event; it goes through Acknowledge and Triage."""
+    kit = _kit(request)
+    payload = {"type": "report", "id": uuid.uuid4().hex, **body.model_dump()}
+    return await run_in_threadpool(_submit, request, kit, [payload], wait)
+
+
+@router.get("/events")
+async def list_events(request: Request, verdict: str | None = None,
+                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict]:
+    kit = _kit(request)
+    found = await run_in_threadpool(kit.events.list, verdict=verdict, limit=limit)
+    return [r.to_dict() for r in found]
+
+
+class DecisionIn(BaseModel):
+    key: str = Field(min_length=1, max_length=512)
+    actor: str = Field(min_length=1, max_length=200)
+    note: str = Field("", max_length=2000)
+
+
+async def _decide(request: Request, body: DecisionIn, accept: bool) -> dict:
+    kit = _kit(request)
+    try:
+        result = await run_in_threadpool(kit.flow.decide, body.key, accept, body.actor,
+                                         body.note)
+    except KeyError:
+        raise HTTPException(404, f"no event {body.key!r}") from None
+    except ValueError as exc:
+        raise HTTPException(409, str(exc)) from None
+    return result.to_dict()
+
+
+@router.post("/events/accept")
+async def accept_event(body: DecisionIn, request: Request) -> dict:
+    """Accept an event the policy left to a person: it is triaged now."""
+    return await _decide(request, body, True)
+
+
+@router.post("/events/discharge")
+async def discharge_event(body: DecisionIn, request: Request) -> dict:
+    """Discharge an event the policy left to a person: no tickets."""
+    return await _decide(request, body, False)
+
+
+@router.get("/events/{key:path}")
+async def get_event(key: str, request: Request) -> dict:
+    """One event by its key (an event ARN, a finding id, ...), with its tickets."""
+    kit = _kit(request)
+    record = await run_in_threadpool(kit.events.get, key)
+    if record is None:
+        raise HTTPException(404, f"no event {key!r}")
+    tickets = await run_in_threadpool(kit.tickets.for_event, key)
+    return {**record.to_dict(), "tickets": [t.model_dump(mode="json") for t in tickets]}
+
+
+@router.get("/tickets")
+async def list_tickets(request: Request, team: str | None = None, status: str | None = None,
+                       limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict]:
+    kit = _kit(request)
+    found = await run_in_threadpool(kit.tickets.list, team=team, status=status, limit=limit)
+    return [t.model_dump(mode="json") for t in found]
+
+
+@router.get("/tickets/{ticket_id}")
+async def get_ticket(ticket_id: Annotated[str, Path(max_length=100)],
+                     request: Request) -> dict:
+    kit = _kit(request)
+    ticket = await run_in_threadpool(kit.tickets.get, ticket_id)
+    if ticket is None:
+        raise HTTPException(404, f"no ticket {ticket_id!r}")
+    return ticket.model_dump(mode="json")

@@ -1,0 +1,35 @@
+"""Triage settings: whose accounts and teams, which extra policy, how much to buffer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class JiraSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(description="e.g. https://example.atlassian.net")
+    email: str = Field(description="The account the API token belongs to")
+    api_token: SecretStr = Field(description="Jira API token (OASIS_TRIAGE__JIRA__API_TOKEN)")
+    project_key: str = Field(description="Project the tickets go to, e.g. OPS")
+    issue_type: str = Field("Task", description="Issue type of created tickets")
+
+
+class TriageSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    organisation_file: Path | None = Field(
+        None, description="YAML/JSON accounts and teams (examples/organisation.yaml). Unset: "
+        "event endpoints answer 503 until it is configured.")
+    policy_file: Path | None = Field(
+        None, description="Extra Acknowledge rules (examples/policy.yaml); the prototype's "
+        "decision flow applies without it.")
+    allow_interaction: bool = Field(
+        False, description="Events that name no account go to a person (Accept/Discharge) "
+        "instead of being discharged.")
+    queue_size: int = Field(10_000, ge=1, description="Events buffered before the HTTP "
+                                                      "endpoint pushes back with 429.")
+    max_body_kb: int = Field(1024, ge=1, description="Largest accepted event body (413).")
+    jira: JiraSettings | None = Field(None, description="Mirror tickets to Jira when set.")

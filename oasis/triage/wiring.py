@@ -1,0 +1,59 @@
+"""Build the triage side from settings, for the service and the CLI alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from oasis.triage.acknowledge import AcknowledgePolicy
+from oasis.triage.org import Organisation, load_organisation
+from oasis.triage.policy import PolicyRules
+from oasis.triage.tickets import TicketStore
+from oasis.triage.triage import Triage
+
+from oasis.audit import AuditLog
+from oasis.config import Settings
+from oasis.incidents import IncidentStore
+from oasis.notify import Outbox, channels_from
+from oasis.triage.events import EventStore
+from oasis.triage.flow import EventQueue, TriageFlow
+
+
+class TriageNotConfigured(RuntimeError):
+    """No organisation file: OASIS cannot tell whose accounts an event is about."""
+
+
+@dataclass
+class TriageKit:
+    org: Organisation
+    flow: TriageFlow
+    events: EventStore
+    tickets: TicketStore
+    queue: EventQueue | None = None
+
+    def close(self) -> None:
+        if self.queue is not None:
+            self.queue.close()
+
+
+def build_triage(settings: Settings, incidents: IncidentStore, audit: AuditLog,
+                 outbox: Outbox | None, *, with_queue: bool = False) -> TriageKit:
+    cfg = settings.triage
+    if cfg.organisation_file is None:
+        raise TriageNotConfigured("triage is not configured: set triage.organisation_file "
+                                  "(see examples/organisation.yaml)")
+    org = load_organisation(cfg.organisation_file)
+    rules = PolicyRules.load(cfg.policy_file) if cfg.policy_file else None
+    policy = AcknowledgePolicy(org, rules, allow_interaction=cfg.allow_interaction)
+    tickets = TicketStore(settings.incident_db_url)
+    tracker = None
+    if cfg.jira is not None:
+        from oasis.triage.jira import JiraTracker
+
+        tracker = JiraTracker(cfg.jira.base_url, cfg.jira.email, cfg.jira.api_token,
+                              cfg.jira.project_key, issue_type=cfg.jira.issue_type)
+    events = EventStore(incidents.engine)
+    channels = list(channels_from(settings.notify)) if outbox is not None else []
+    flow = TriageFlow(org, policy, Triage(org, tickets, tracker), events, audit, outbox,
+                      channels, settings.approve.public_url)
+    queue = EventQueue(flow, cfg.queue_size) if with_queue else None
+    return TriageKit(org, flow, events, tickets, queue)
