@@ -22,7 +22,8 @@ _CATEGORIES: dict[str, Category] = {
 
 
 def looks_like_health(data: dict[str, Any]) -> bool:
-    return "eventArn" in data and "eventTypeCode" in data
+    # Either field identifies it, so the other one missing is reported by name.
+    return "eventArn" in data or ("eventTypeCode" in data and "eventTypeCategory" in data)
 
 
 def parse_health(detail: Fields, raw: dict[str, Any], *,

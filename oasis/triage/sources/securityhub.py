@@ -19,8 +19,7 @@ _CONTROL_SERVICES = {"ELB": "ELASTICLOADBALANCING", "ELBV2": "ELASTICLOADBALANCI
 
 
 def looks_like_finding(data: dict[str, Any]) -> bool:
-    return "SchemaVersion" in data and "Id" in data and ("ProductArn" in data or
-                                                         "GeneratorId" in data)
+    return "SchemaVersion" in data or ("ProductArn" in data and "AwsAccountId" in data)
 
 
 def parse_findings(detail: Fields, raw: dict[str, Any], *,
