@@ -493,6 +493,7 @@ def _health_with(**changes: Any) -> dict[str, Any]:
     (_health_with(lastUpdatedTime=...), r"^lastUpdatedTime: required field is missing$"),
     (_health_with(lastUpdatedTime="yesterday"), r"^lastUpdatedTime: 'yesterday' is not a time"),
     (_health_with(lastUpdatedTime="2023-11-29T08:20:00"), r"^lastUpdatedTime: .* no timezone"),
+    (_health_with(startTime="0001-01-01T00:00:00+01:00"), r"^startTime: .* is outside 1970-2200"),
     (_health_with(eventTypeCategory="bogus"), r"^eventTypeCategory: unknown category 'bogus'"),
     (_health_with(affectedEntities={"entityValue": "x"}),
      r"^affectedEntities: expected a list, got an object$"),
@@ -566,7 +567,9 @@ def test_any_field_of_the_wrong_type_is_a_format_error_never_a_crash(make: Any) 
     payload = make()
     rng = random.Random(7)
     for path in _paths(payload):
-        for wrong in (None, 42, "", "x", [], {}, [1], {"a": [1]}, True):
+        for wrong in (None, 42, "", "x", [], {}, [1], {"a": [1]}, True, -1e308,
+                      "0001-01-01T00:00:00+01:00", "2023-13-45T00:00:00Z",
+                      "Fri, 10 Nov 2023 09:01:00 GMT"):
             broken = _replace(payload, path, wrong)
             try:
                 parse_event(broken, received_at=RECEIVED)

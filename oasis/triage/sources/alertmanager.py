@@ -14,8 +14,8 @@ from typing import Any
 from oasis.triage.model import EventFormatError, OpsEvent, Resource
 from oasis.triage.sources.fields import Fields, is_account_id
 
-#: Alertmanager writes this for "not ended" on firing alerts.
-_NO_TIME_YEAR = 1
+#: Alertmanager writes Go's zero time for "not ended" on firing alerts.
+_ZERO_TIME = "0001-01-01T00:00:00"
 
 
 def looks_like_alertmanager(data: dict[str, Any]) -> bool:
@@ -57,11 +57,10 @@ def _alert(alert: Fields, payload: Fields, common: dict[str, str], raw: dict[str
     region = labels.get("region") or labels.get("aws_region")
     summary = annotations.get("summary") or annotations.get("title") or name
     extra = {f"annotation.{k}": v for k, v in annotations.items()}
-    for field in ("generatorURL",):
-        if alert.text(field):
-            extra[field] = alert.req(field)
-    if payload.text("externalURL"):
-        extra["externalURL"] = payload.req("externalURL")
+    for extra_name, value in (("generatorURL", alert.text("generatorURL")),
+                              ("externalURL", payload.text("externalURL"))):
+        if value:
+            extra[extra_name] = value
     instance = labels.get("instance") or labels.get("pod")
     return OpsEvent(
         key=f"alertmanager:{fingerprint}", source="alertmanager", category="alarm",
@@ -77,8 +76,10 @@ def _alert(alert: Fields, payload: Fields, common: dict[str, str], raw: dict[str
 
 
 def _time(alert: Fields, name: str) -> datetime | None:
-    value = alert.time(name)
-    return None if value is None or value.year == _NO_TIME_YEAR else value
+    text = alert.text(name)
+    if text is None or text.startswith(_ZERO_TIME):
+        return None
+    return alert.time(name)
 
 
 def _fingerprint(labels: dict[str, str]) -> str:

@@ -17,6 +17,8 @@ from oasis.triage.model import EventFormatError
 
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_MIN_YEAR = 1970
+_MAX_YEAR = 2200
 
 
 def kind_of(value: Any) -> str:
@@ -59,6 +61,8 @@ def parse_time(value: str, where: str) -> datetime:
             parsed = parsed.replace(tzinfo=UTC)
     if parsed.tzinfo is None:
         raise EventFormatError(f"{where}: {value!r} has no timezone")
+    if not _MIN_YEAR <= parsed.year <= _MAX_YEAR:  # a typo, and astimezone may overflow
+        raise EventFormatError(f"{where}: {value!r} is outside {_MIN_YEAR}-{_MAX_YEAR}")
     return parsed.astimezone(UTC)
 
 
