@@ -15,12 +15,13 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 import oasis
-from oasis.api.routes import actions, health, incidents, links, services, signals
+from oasis.api.routes import actions, events, health, incidents, links, services, signals
 from oasis.config import Settings, load_settings
 from oasis.incidents import IncidentStore
 from oasis.monitor import Monitor
 from oasis.respond.wiring import build_response
 from oasis.store import SignalStore, open_signal_store
+from oasis.triage.wiring import TriageNotConfigured, build_triage
 
 log = logging.getLogger(__name__)
 SETTLE_SECONDS = 30  # how long after a minute's last record other services' may still come
@@ -47,6 +48,12 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
         app.state.responder, app.state.actions = kit.responder, kit.actions
         app.state.signer, app.state.ledger = kit.signer, kit.ledger
         app.state.executors, app.state.outbox = kit.executors, kit.outbox
+        app.state.triage = None
+        try:
+            app.state.triage = build_triage(settings, app.state.incidents, kit.audit,
+                                            kit.outbox, with_queue=True)
+        except TriageNotConfigured as exc:
+            app.state.triage_problem = str(exc)
         tasks = [asyncio.create_task(_retention_loop(app))]
         if monitor:
             app.state.monitor = Monitor(app.state.store, app.state.incidents, settings.detect)
@@ -59,6 +66,8 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if app.state.triage is not None:
+                app.state.triage.close()
             kit.close()
             app.state.incidents.close()
             if owned:
@@ -76,6 +85,7 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
     app.include_router(incidents.router)
     app.include_router(actions.router)
     app.include_router(links.router)
+    app.include_router(events.router)
     return app
 
 

@@ -7,6 +7,7 @@ from oasis.cli import (  # noqa: F401  (each module registers its commands)
     audit,
     demo,
     detect,
+    events,
     incidents,
     ingest,
     mail,

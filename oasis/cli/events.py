@@ -69,7 +69,7 @@ def import_events(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Acknowledge and triage events from files, as the HTTP endpoint would."""
-    from oasis.triage.parse import EventFormatError, parse_event
+    from oasis.triage.parse import EventFormatError, parse_events
 
     results, bad = [], 0
     with _Kit(ctx) as kit:
@@ -80,8 +80,8 @@ def import_events(
                 raise fail(f"{path}: {exc}") from None
             for n, payload in enumerate(payloads, 1):
                 try:
-                    events = parse_event(payload, received_at=datetime.now(UTC))
-                except (EventFormatError, AttributeError, TypeError) as exc:
+                    events = parse_events(payload, received_at=datetime.now(UTC))
+                except EventFormatError as exc:
                     err_console.print(f"[yellow]skipped[/] {path} #{n}: {exc}")
                     bad += 1
                     continue

@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from oasis.triage.model import OpsEvent
 from sqlalchemy.engine import Engine
 
 from oasis.signals.model import utc_iso
 from oasis.state import from_db, to_db
+from oasis.triage.model import OpsEvent
 
 metadata = sa.MetaData()
 ops_events = sa.Table(

@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from oasis.audit import AuditLog
+from oasis.notify import Outbox, build_notification
 from oasis.triage.acknowledge import Acknowledgement, AcknowledgePolicy, Verdict
+from oasis.triage.events import EventRecord, EventStore
 from oasis.triage.model import OpsEvent
 from oasis.triage.org import Organisation
 from oasis.triage.triage import Triage
-
-from oasis.audit import AuditLog
-from oasis.notify import Outbox, build_notification
-from oasis.triage.events import EventRecord, EventStore
 
 log = logging.getLogger(__name__)
 

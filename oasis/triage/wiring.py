@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from oasis.triage.acknowledge import AcknowledgePolicy
-from oasis.triage.org import Organisation, load_organisation
-from oasis.triage.policy import PolicyRules
-from oasis.triage.tickets import TicketStore
-from oasis.triage.triage import Triage
-
 from oasis.audit import AuditLog
 from oasis.config import Settings
 from oasis.incidents import IncidentStore
 from oasis.notify import Outbox, channels_from
+from oasis.triage.acknowledge import AcknowledgePolicy
 from oasis.triage.events import EventStore
 from oasis.triage.flow import EventQueue, TriageFlow
+from oasis.triage.org import Organisation, load_organisation
+from oasis.triage.policy import PolicyRules
+from oasis.triage.tickets import TicketStore
+from oasis.triage.triage import Triage
 
 
 class TriageNotConfigured(RuntimeError):

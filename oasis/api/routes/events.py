@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from oasis.triage.flow import QueueFull
-from oasis.triage.parse import EventFormatError, parse_event
+from oasis.triage.parse import EventFormatError, parse_events
 
 router = APIRouter(prefix="/api/v1", tags=["events and tickets"])
 
@@ -54,17 +54,12 @@ async def _body(request: Request) -> Any:
         raise HTTPException(422, f"body is not valid JSON: {exc}") from None
 
 
-def _submit(request: Request, kit: Any, payloads: list[Any], wait: bool) -> JSONResponse:
+def _submit(request: Request, kit: Any, body: Any, wait: bool) -> JSONResponse:
     now = datetime.now(UTC)
-    events = []
-    for n, payload in enumerate(payloads):
-        if not isinstance(payload, dict):
-            raise HTTPException(422, f"item {n}: an event must be a JSON object")
-        try:
-            events.extend(parse_event(payload, received_at=now))
-        except EventFormatError as exc:
-            where = f"item {n}: " if len(payloads) > 1 else ""
-            raise HTTPException(422, f"{where}{exc}") from None
+    try:
+        events = parse_events(body, received_at=now)
+    except EventFormatError as exc:
+        raise HTTPException(422, str(exc)) from None
     if wait:
         results = [kit.flow.handle(e, now).to_dict() for e in events]
         return JSONResponse({"processed": len(results), "results": results})
@@ -85,8 +80,7 @@ async def receive_events(request: Request, wait: Annotated[bool, Query(
     """Receive provider health events, security findings, alarms and cost anomalies."""
     kit = _kit(request)
     body = await _body(request)
-    payloads = body if isinstance(body, list) else [body]
-    return await run_in_threadpool(_submit, request, kit, payloads, wait)
+    return await run_in_threadpool(_submit, request, kit, body, wait)
 
 
 class ReportIn(BaseModel):
@@ -102,7 +96,7 @@ async def report_event(body: ReportIn, request: Request, wait: bool = False) -> 
     """A person reports an operational event; it goes through Acknowledge and Triage."""
     kit = _kit(request)
     payload = {"type": "report", "id": uuid.uuid4().hex, **body.model_dump()}
-    return await run_in_threadpool(_submit, request, kit, [payload], wait)
+    return await run_in_threadpool(_submit, request, kit, payload, wait)
 
 
 @router.get("/events")
