@@ -52,6 +52,7 @@ class Stream:
                  allow_interaction: bool) -> None:
         self.view, self.rng, self.now = view, rng, now
         self.allow_interaction = allow_interaction
+        self.alarm_names: set[str] = set()  # one alarm, one name: a repeat would be an update
 
     # -- helpers ------------------------------------------------------------------------------
     def account(self, production_share: float = 0.6) -> str:
@@ -286,6 +287,9 @@ class Stream:
         name_pattern, namespace, metric, dimension, value_pattern = self.rng.choice(c.ALARMS)
         account, region = self.account(), self.rng.choice(REGIONS)
         name = self.fill(name_pattern, account, region)
+        while f"{account}/{region}/{name}" in self.alarm_names:
+            name += f"-{self.rng.randint(2, 99)}"
+        self.alarm_names.add(f"{account}/{region}/{name}")
         arn = f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}"
         target = self.fill(value_pattern, account, region)
 
