@@ -239,6 +239,13 @@ def test_severity_rules() -> None:
     assert severity(event(), NOW, production=True) == 5
     assert severity(event(), NOW, production=False) == 3
     assert severity(event(status="closed"), NOW, production=True) == 1
+    alert = event(source="alertmanager", category="alarm", status="firing",
+                  severity_label="critical", title="CheckoutDown", description="")
+    assert severity(alert, NOW, production=True) == 5
+    assert severity(alert.model_copy(update={"severity_label": "warning"}), NOW,
+                    production=True) == 4
+    assert severity(alert, NOW, production=False) == 3
+    assert severity(alert.model_copy(update={"status": "resolved"}), NOW, production=True) == 1
     assert severity(event(category="scheduledChange", status="upcoming",
                           title="Scheduled instance maintenance",
                           description="Your instance will be rebooted."), NOW) == 3

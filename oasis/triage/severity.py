@@ -3,7 +3,7 @@
 The first rule that applies wins, from the most urgent down:
 
 5  a CRITICAL finding; active exploitation named in the text; an open AWS Health issue
-   (an outage) on a production account.
+   (an outage) on a production account; a critical alert firing on production.
 4  a HIGH finding; a compliance violation (ASFF Compliance.Status FAILED, or "compliance
    violation" / "non-compliant" in the text); a firing alarm or alert on production; a
    deprecation or other deadline less than 30 days away (or already passed).
@@ -73,11 +73,14 @@ def assess(event: OpsEvent, now: datetime, *, production: bool = False) -> Sever
         return SeverityAssessment(5, "active exploitation reported")
     if event.category == "issue" and production and status in ("open", ""):
         return SeverityAssessment(5, "open service issue (possible outage) on production")
+    firing = event.category == "alarm" and status in ("alarm", "firing")
+    if firing and production and label == "CRITICAL":
+        return SeverityAssessment(5, "critical alert firing on production")
     if finding and label == "HIGH":
         return SeverityAssessment(4, "HIGH security finding")
     if _compliance_status(event) == "FAILED" or _COMPLIANCE.search(text):
         return SeverityAssessment(4, "compliance violation")
-    if production and event.category == "alarm" and status in ("alarm", "firing"):
+    if firing and production:
         return SeverityAssessment(4, "alarm firing on production")
     deadline = find_deadline(event, now)
     if deadline is not None:
