@@ -204,3 +204,9 @@ def test_every_new_event_has_a_key_of_its_own(org: Organisation) -> None:
     items = generate_ops_events(org, count=1500, seed=4, now=NOW)
     keys = [item.key for item in items if item.copy == "first"]
     assert len(keys) == len(set(keys))
+
+
+def test_eval_against_postgresql_tickets(org: Organisation, postgres_url: str) -> None:
+    result = evaluate_triage(org, events=60, seed=8, now=NOW, db_url=postgres_url)
+    assert result["tickets"] > 0 and result["duplicate_tickets"] == 0
+    assert result["tickets_from_copies"] == 0 and result["scores"]["owner"] == 1.0
