@@ -307,12 +307,15 @@ def test_health_update_keeps_the_key_and_is_newer() -> None:
     assert update.status == "open"
 
 
-def test_public_event_without_affected_account_takes_the_envelope_account() -> None:
+def test_event_without_affected_account_takes_the_envelope_account_unless_public() -> None:
     detail = health_issue()
     del detail["affectedAccount"]
     detail["affectedEntities"] = []
     assert one(eventbridge("AWS Health Event", "aws.health", detail,
                            account="999988887777")).accounts == ["999988887777"]
+    detail["eventScopeCode"] = "PUBLIC"
+    assert one(eventbridge("AWS Health Event", "aws.health", detail,
+                           account="999988887777")).accounts == []
 
 
 # -- Security Hub ---------------------------------------------------------------------------

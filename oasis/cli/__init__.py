@@ -13,6 +13,7 @@ from oasis.cli import (  # noqa: F401  (each module registers its commands)
     mail,
     serve,
     simulate,
+    triage_eval,
 )
 from oasis.cli.app import app
 

@@ -40,7 +40,9 @@ _EXPLOIT = re.compile(r"\b(actively exploited|active(ly)? exploit\w*|exploited i
                       r"known exploited)\b", re.I)
 _COMPLIANCE = re.compile(r"\b(compliance violation|non-?compliant)\b", re.I)
 _DEPRECATION = re.compile(r"\b(deprecat\w*|end of (standard |extended )?support|end[- ]of[- ]life|"
+                          r"ends? support|support for .{0,80}?\bends|"
                           r"retire\w*|no longer (be )?supported|must (upgrade|migrate))\b", re.I)
+_LIFECYCLE = re.compile(r"LIFECYCLE|DEPRECAT|END_OF_SUPPORT", re.I)
 _PATCH = re.compile(r"\b(patch\w*|security update|update available)\b", re.I)
 _OVER = {"closed", "resolved", "ok", "archived", "suppressed"}
 
@@ -114,12 +116,17 @@ def find_deadline(event: OpsEvent, now: datetime) -> datetime | None:
     if event.category not in ("scheduledChange", "accountNotification") and \
             not _DEPRECATION.search(text):
         return None
+    lifecycle = bool(_DEPRECATION.search(text) or _LIFECYCLE.search(event.event_type or ""))
+    if event.category == "scheduledChange" and not lifecycle:
+        return None  # maintenance: a date to plan around, not a deadline to meet
     if event.end_time is not None:
         return event.end_time
     future = [d for d in dates_in(text) if d >= now]
     if future:
         return min(future)
-    if event.category == "scheduledChange" and event.start_time and event.start_time >= now:
+    # A lifecycle change starts on the day the old version goes; maintenance is just a date.
+    if (event.category == "scheduledChange" and event.start_time and event.start_time >= now
+            and lifecycle):
         return event.start_time
     return None
 

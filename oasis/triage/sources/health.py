@@ -44,7 +44,11 @@ def parse_health(detail: Fields, raw: dict[str, Any], *,
     if account is not None and not is_account_id(account):
         raise EventFormatError(
             f"{detail.where('affectedAccount')}: {account!r} is not a 12-digit account id")
-    accounts = [account] if account else ([envelope_account] if envelope_account else [])
+    # A PUBLIC event is about a service in a region, not about the account that happened
+    # to receive it: the envelope's account is not an affected account then.
+    public = (detail.text("eventScopeCode") or "").upper() == "PUBLIC"
+    accounts = [account] if account else (
+        [envelope_account] if envelope_account and not public else [])
     resources = _entities(detail, account, _region_code(region))
     for resource in resources:  # an organisation view lists entities of several accounts
         if resource.account and resource.account not in accounts:
