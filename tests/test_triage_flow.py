@@ -143,3 +143,18 @@ def test_without_an_organisation_events_are_refused_with_the_reason(tmp_path: Pa
     with TestClient(create_app(Settings(data_dir=tmp_path / "d"))) as client:
         response = send(client, json.loads(README_SAMPLE_1))
     assert response.status_code == 503 and "organisation_file" in response.json()["detail"]
+
+
+def test_ticket_status_moves_in_order_only(world) -> None:
+    client, _ = world
+    send(client, json.loads(README_SAMPLE_1))
+    ticket = client.get("/api/v1/tickets").json()[0]
+    url = f"/api/v1/tickets/{ticket['id']}/status"
+    skip = client.post(url, json={"status": "Resolved", "actor": "alice"})
+    assert skip.status_code == 409
+    ok = client.post(url, json={"status": "Acknowledged", "actor": "alice"})
+    assert ok.status_code == 200 and ok.json()["status"] == "Acknowledged"
+    assert client.post(url, json={"status": "Bogus", "actor": "a"}).status_code == 422
+    assert client.post("/api/v1/tickets/nope/status",
+                       json={"status": "Acknowledged", "actor": "a"}).status_code == 404
+    assert client.get("/api/v1/tickets", params={"status": "Bogus"}).status_code == 422

@@ -152,8 +152,40 @@ async def get_event(key: str, request: Request) -> dict:
 async def list_tickets(request: Request, team: str | None = None, status: str | None = None,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict]:
     kit = _kit(request)
-    found = await run_in_threadpool(kit.tickets.list, team=team, status=status, limit=limit)
+    try:
+        found = await run_in_threadpool(kit.tickets.list, team=team, status=status,
+                                        limit=limit)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
     return [t.model_dump(mode="json") for t in found]
+
+
+class StatusIn(BaseModel):
+    status: str = Field(description="Acknowledged, In progress, Resolved or Discharged")
+    actor: str = Field(min_length=1, max_length=200)
+    note: str = Field("", max_length=2000)
+
+
+@router.post("/tickets/{ticket_id}/status", responses={
+    404: {"description": "No such ticket"}, 409: {"description": "Not the next status"}})
+async def set_ticket_status(ticket_id: Annotated[str, Path(max_length=100)], body: StatusIn,
+                            request: Request) -> dict:
+    """Move a ticket on (New → Acknowledged → In progress → Resolved / Discharged)."""
+    from oasis.triage.tickets import IllegalTicketTransition, TicketNotFound
+
+    kit = _kit(request)
+    try:
+        ticket = await run_in_threadpool(kit.flow.triage.set_status, ticket_id, body.status,
+                                         body.actor, body.note)
+    except TicketNotFound:
+        raise HTTPException(404, f"no ticket {ticket_id!r}") from None
+    except IllegalTicketTransition as exc:
+        raise HTTPException(409, str(exc)) from None
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    kit.flow.audit.append("ticket.status", body.actor, ticket_id,
+                          {"status": body.status, "note": body.note})
+    return ticket.model_dump(mode="json")
 
 
 @router.get("/tickets/{ticket_id}")
