@@ -158,3 +158,21 @@ def test_ticket_status_moves_in_order_only(world) -> None:
     assert client.post("/api/v1/tickets/nope/status",
                        json={"status": "Acknowledged", "actor": "a"}).status_code == 404
     assert client.get("/api/v1/tickets", params={"status": "Bogus"}).status_code == 422
+
+
+def test_words_from_people_are_routed_to_triage_or_consult(world) -> None:
+    from oasis.triage.act import classify
+
+    assert classify("checkout is down in 111122223333 since 10:00")[0] == "report"
+    assert classify("We are seeing 5xx from the payments API")[0] == "report"
+    assert classify("How do we upgrade EKS clusters?")[0] == "consult"
+    assert classify("What should I do when an outage is declared?")[0] == "consult"
+    client, _ = world
+    reported = client.post("/api/v1/act", json={
+        "text": "payments API is down for account 444333222111, please open a ticket",
+        "reporter": "dana"}).json()
+    assert reported["route"] == "report" and reported["verdict"] == "accept"
+    assert reported["tickets"] and "dana" in reported["reply"]
+    asked = client.post("/api/v1/act", json={"text": "How do we upgrade EKS?",
+                                              "reporter": "dana"}).json()
+    assert asked["route"] == "consult" and asked["reply"]

@@ -196,3 +196,25 @@ async def get_ticket(ticket_id: Annotated[str, Path(max_length=100)],
     if ticket is None:
         raise HTTPException(404, f"no ticket {ticket_id!r}")
     return ticket.model_dump(mode="json")
+
+
+class ActIn(BaseModel):
+    text: str = Field(min_length=1, max_length=10_000, description="What the person wrote")
+    reporter: str = Field(min_length=1, max_length=200)
+    service: str | None = Field(None, max_length=100)
+
+
+@router.post("/act")
+async def act(body: ActIn, request: Request) -> dict:
+    """Words from a person: a report is acknowledged and triaged, a question is answered
+    from the knowledge base (the OheroACT flow). Each step is audited."""
+    from oasis.triage.act import OheroAct
+
+    kit = getattr(request.app.state, "triage", None)
+    knowledge = getattr(request.app.state, "knowledge", None)
+    flow = OheroAct(kit.flow if kit else None,
+                    knowledge.consult if knowledge is not None else None,
+                    request.app.state.response.audit)
+    result = await run_in_threadpool(flow.handle, body.text, body.reporter,
+                                     service=body.service)
+    return result.to_dict()
