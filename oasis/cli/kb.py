@@ -1,0 +1,148 @@
+"""`oasis kb add|list|remove|search` and `oasis ask`: the knowledge base from the terminal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from oasis.cli.app import app, console, fail, settings_from
+from oasis.knowledge import (
+    KnowledgeBase,
+    KnowledgeSettings,
+    QuestionError,
+    SourceError,
+    read_url_list,
+)
+
+kb_app = typer.Typer(help="Knowledge base: runbooks, policies and memories OASIS consults.",
+                     no_args_is_help=True)
+app.add_typer(kb_app, name="kb")
+
+
+def open_kb(ctx: typer.Context) -> KnowledgeBase:
+    """The knowledge base of this invocation's data dir."""
+    settings = settings_from(ctx)
+    # `knowledge` is a section of Settings once wired; the defaults until then.
+    knowledge = getattr(settings, "knowledge", None) or KnowledgeSettings()
+    return KnowledgeBase.open(settings.data_dir, knowledge)
+
+
+@kb_app.command("add")
+def add(
+    ctx: typer.Context,
+    paths: Annotated[list[Path] | None, typer.Argument(
+        help="Markdown, HTML, text or PDF files, or directories of them")] = None,
+    urls: Annotated[Path | None, typer.Option(
+        "--urls", dir_okay=False, help="File listing URLs to fetch, one a line")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Add or refresh sources: changed ones are re-indexed, unchanged ones skipped."""
+    if not paths and urls is None:
+        raise fail("name at least one file or directory, or --urls FILE")
+    kb = open_kb(ctx)
+    results, errors = [], []
+    for path in paths or []:
+        try:
+            results += kb.add_path(path)
+        except SourceError as exc:
+            errors.append(str(exc))
+    if urls is not None:
+        try:
+            url_list = read_url_list(urls)
+        except SourceError as exc:
+            raise fail(str(exc)) from None
+        for url in url_list:
+            try:
+                results.append(kb.add_url(url))
+            except SourceError as exc:
+                errors.append(str(exc))
+    if as_json:
+        console.print_json(json.dumps({"results": [r.to_dict() for r in results],
+                                       "errors": errors}))
+    else:
+        for r in results:
+            style = {"added": "green", "updated": "yellow", "unchanged": "dim"}[r.status]
+            chunks = f" ({r.chunks} chunks)" if r.chunks else ""
+            console.print(f"[{style}]{r.status:9}[/] {r.source}{chunks}", highlight=False)
+        for message in errors:
+            console.print(f"[red]error:[/] {message}", highlight=False)
+    if errors:
+        raise typer.Exit(1)
+
+
+@kb_app.command("list")
+def list_sources(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Sources and memories in the knowledge base."""
+    sources = open_kb(ctx).sources()
+    if as_json:
+        console.print_json(json.dumps([s.to_dict() for s in sources]))
+        return
+    if not sources:
+        console.print("The knowledge base is empty: add runbooks with `oasis kb add PATH`.")
+        return
+    table = Table("source", "title", "kind", "chunks", "added")
+    for s in sources:
+        table.add_row(s.label, s.title, "memory" if s.memory else s.kind, str(s.chunks),
+                      s.added_at)
+    console.print(table)
+
+
+@kb_app.command("remove")
+def remove(ctx: typer.Context, source: Annotated[str, typer.Argument(
+        help="Source as listed, its path or URL, or memory:KIND/ID")]) -> None:
+    """Forget a source and its chunks."""
+    if not open_kb(ctx).remove(source):
+        raise fail(f"no source {source!r} in the knowledge base (see `oasis kb list`)", 1)
+    console.print(f"removed {source}", highlight=False)
+
+
+@kb_app.command("search")
+def search(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="What to look for")],
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="Chunks to show")] = 5,
+    mode: Annotated[str, typer.Option(help="hybrid, bm25 or embedding")] = "hybrid",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The best-ranked chunks, with their BM25 rank and cosine similarity."""
+    if mode not in {"hybrid", "bm25", "embedding"}:
+        raise fail(f"unknown mode {mode!r}; one of hybrid, bm25, embedding")
+    try:
+        hits = open_kb(ctx).search(question, k, mode)  # type: ignore[arg-type]
+    except QuestionError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        console.print_json(json.dumps([h.to_dict() for h in hits]))
+        return
+    for i, hit in enumerate(hits, 1):
+        c = hit.chunk
+        ref = f"{c.label}#{c.heading}" if c.heading else c.label
+        cosine = "-" if hit.cosine is None else f"{hit.cosine:.2f}"
+        console.print(f"[bold][{i}] {ref}[/]  score {hit.score:.4f}  bm25 #{hit.bm25_rank or '-'}"
+                      f"  cosine {cosine}", highlight=False)
+        console.print(c.text[:400] + ("…" if len(c.text) > 400 else ""), highlight=False)
+
+
+@app.command("ask")
+def ask(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="A question, in your own words")],
+    k: Annotated[int, typer.Option("-k", min=1, max=20, help="Passages to quote")] = 5,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Ask the knowledge base: the most relevant passages, quoted with their sources."""
+    try:
+        answer = open_kb(ctx).consult(question, k=k)
+    except QuestionError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        console.print_json(json.dumps(answer.to_dict()))
+    else:
+        console.print(answer.text, highlight=False, markup=False)
