@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from oasis.cli.app import app, console, fail, settings_from
+from oasis.cli.app import app, console, err_console, fail, settings_from
 from oasis.knowledge import (
     KnowledgeBase,
     KnowledgeSettings,
@@ -67,11 +67,18 @@ def add(
         for r in results:
             style = {"added": "green", "updated": "yellow", "unchanged": "dim"}[r.status]
             chunks = f" ({r.chunks} chunks)" if r.chunks else ""
-            console.print(f"[{style}]{r.status:9}[/] {r.source}{chunks}", highlight=False)
+            console.print(f"[{style}]{r.status:9}[/] {r.source}{chunks}", highlight=False,
+                          soft_wrap=True)
         for message in errors:
-            console.print(f"[red]error:[/] {message}", highlight=False)
+            _error(message)
     if errors:
         raise typer.Exit(1)
+
+
+def _error(message: str) -> None:
+    # soft_wrap: a path or URL cut across lines cannot be copied back into a command
+    err_console.print("[red]error:[/] ", end="")
+    err_console.print(message, highlight=False, soft_wrap=True, markup=False)
 
 
 @kb_app.command("list")
@@ -145,4 +152,4 @@ def ask(
     if as_json:
         console.print_json(json.dumps(answer.to_dict()))
     else:
-        console.print(answer.text, highlight=False, markup=False)
+        console.print(answer.text, highlight=False, markup=False, soft_wrap=True)

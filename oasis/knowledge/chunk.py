@@ -30,7 +30,8 @@ def chunk_sections(sections: list[Section], *, target: int = 250, maximum: int =
     """Chunks of about `target` words (never over `maximum`), section by section."""
     chunks: list[Chunk] = []
     for section in sections:
-        pieces = [p for para in _paragraphs(section.text) for p in _fit(para, maximum)]
+        # A long paragraph is cut to `target`, not `maximum`, leaving room for the overlap.
+        pieces = [p for para in _paragraphs(section.text) for p in _fit(para, target)]
         current: list[str] = []
         for piece in pieces:
             size = sum(len(p.split()) for p in current)
@@ -56,7 +57,7 @@ def _paragraphs(text: str) -> list[str]:
 
 def _fit(paragraph: str, maximum: int) -> list[str]:
     """A paragraph longer than `maximum` words, cut at sentence ends (or hard, if a single
-    sentence is that long)."""
+    sentence is that long), into pieces of at most `maximum` words."""
     if len(paragraph.split()) <= maximum:
         return [paragraph]
     out: list[str] = []
