@@ -47,14 +47,18 @@ def main() -> int:
             started = time.perf_counter()
             recall = recall_at_k(kb, questions, k=args.k, mode=mode)
             per_question_ms = (time.perf_counter() - started) / len(questions) * 1000
-            results[mode] = recall.to_dict() | {"ms_per_question": round(per_question_ms, 1)}
+            at_1 = recall_at_k(kb, questions, k=1, mode=mode).value
+            results[mode] = recall.to_dict() | {"recall_at_1": round(at_1, 4),
+                                                "ms_per_question": round(per_question_ms, 1)}
             print(f"{mode:10} recall@{args.k} = {recall.value:.3f} "
-                  f"({recall.recalled}/{recall.total}), {per_question_ms:.0f} ms/question")
+                  f"({recall.recalled}/{recall.total}), recall@1 = {at_1:.3f}, "
+                  f"{per_question_ms:.0f} ms/question")
     report = {
         "at": utc_iso(datetime.now(UTC)), "k": args.k, "questions": len(questions),
         "documents": len(added), "chunks": sum(a.chunks for a in added),
         "ingest_seconds": round(ingest_seconds, 2), "embedder": "all-MiniLM-L6-v2 (NumPy)",
-        "rrf_k": kb.settings.rrf_k, "machine": f"{platform.machine()} {platform.python_version()}",
+        "rrf_k": kb.settings.rrf_k, "candidates": kb.settings.candidates,
+        "machine": f"{platform.machine()} {platform.python_version()}",
         "results": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -68,7 +68,7 @@ class Retriever:
     """Ranks a store's chunks for a question."""
 
     def __init__(self, store: KnowledgeStore, embedder: Embedder | None, *, rrf_k: float = 60.0,
-                 candidates: int = 50, min_cosine: float = 0.2) -> None:
+                 candidates: int = 20, min_cosine: float = 0.2) -> None:
         self.store = store
         self.embedder = embedder
         self.rrf_k = rrf_k
