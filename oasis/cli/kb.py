@@ -66,7 +66,7 @@ def add(
     else:
         for r in results:
             style = {"added": "green", "updated": "yellow", "unchanged": "dim"}[r.status]
-            chunks = f" ({r.chunks} chunks)" if r.chunks else ""
+            chunks = f" ({r.chunks} chunk{'' if r.chunks == 1 else 's'})" if r.chunks else ""
             console.print(f"[{style}]{r.status:9}[/] {r.source}{chunks}", highlight=False,
                           soft_wrap=True)
         for message in errors:
