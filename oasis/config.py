@@ -24,6 +24,7 @@ from oasis.agents.settings import ModelSettings
 from oasis.approve.settings import ApproveSettings
 from oasis.audit.settings import AuditSettings
 from oasis.detect.settings import DetectSettings
+from oasis.knowledge.settings import KnowledgeSettings
 from oasis.notify.settings import NotifySettings
 from oasis.remediate.settings import RemediateSettings
 from oasis.respond.settings import RespondSettings
@@ -87,6 +88,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
     triage: TriageSettings = Field(default_factory=TriageSettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     state_url: str | None = Field(
         None, description="SQLAlchemy URL of the incident database, e.g. "
         "postgresql+psycopg://oasis@db/oasis [default: sqlite:///DATA_DIR/state.db]")

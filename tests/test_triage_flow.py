@@ -176,3 +176,14 @@ def test_words_from_people_are_routed_to_triage_or_consult(world) -> None:
     asked = client.post("/api/v1/act", json={"text": "How do we upgrade EKS?",
                                               "reporter": "dana"}).json()
     assert asked["route"] == "consult" and asked["reply"]
+
+
+def test_triaged_events_are_remembered_for_later_questions(world) -> None:
+    client, _ = world
+    send(client, json.loads(README_SAMPLE_1))
+    answer = client.post("/api/v1/consult", json={
+        "question": "Have we had an EKS Kubernetes version deprecation before, and who "
+                    "handled it?"}).json()
+    remembered = json.dumps(answer.get("memory", [])) + json.dumps(answer.get("citations", []))
+    assert "EKS" in remembered
+    assert "app01" in remembered or "Applications" in remembered

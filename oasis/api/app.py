@@ -15,9 +15,19 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 import oasis
-from oasis.api.routes import actions, events, health, incidents, links, services, signals
+from oasis.api.routes import (
+    actions,
+    consult,
+    events,
+    health,
+    incidents,
+    links,
+    services,
+    signals,
+)
 from oasis.config import Settings, load_settings
 from oasis.incidents import IncidentStore
+from oasis.knowledge import KnowledgeBase
 from oasis.monitor import Monitor
 from oasis.respond.wiring import build_response
 from oasis.store import SignalStore, open_signal_store
@@ -49,9 +59,11 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
         app.state.signer, app.state.ledger = kit.signer, kit.ledger
         app.state.executors, app.state.outbox = kit.executors, kit.outbox
         app.state.triage = None
+        app.state.knowledge = KnowledgeBase.open(settings.data_dir, settings.knowledge)
         try:
             app.state.triage = build_triage(settings, app.state.incidents, kit.audit,
-                                            kit.outbox, with_queue=True)
+                                            kit.outbox, with_queue=True,
+                                            knowledge=app.state.knowledge)
         except TriageNotConfigured as exc:
             app.state.triage_problem = str(exc)
         tasks = [asyncio.create_task(_retention_loop(app))]
@@ -86,6 +98,7 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
     app.include_router(actions.router)
     app.include_router(links.router)
     app.include_router(events.router)
+    app.include_router(consult.router)
     return app
 
 

@@ -10,6 +10,7 @@ from oasis.cli import (  # noqa: F401  (each module registers its commands)
     events,
     incidents,
     ingest,
+    kb,
     mail,
     serve,
     simulate,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from oasis.audit import AuditLog
 from oasis.config import Settings
 from oasis.incidents import IncidentStore
+from oasis.knowledge import KnowledgeBase
 from oasis.notify import Outbox, channels_from
 from oasis.triage.acknowledge import AcknowledgePolicy
 from oasis.triage.events import EventStore
@@ -35,7 +36,8 @@ class TriageKit:
 
 
 def build_triage(settings: Settings, incidents: IncidentStore, audit: AuditLog,
-                 outbox: Outbox | None, *, with_queue: bool = False) -> TriageKit:
+                 outbox: Outbox | None, *, with_queue: bool = False,
+                 knowledge: KnowledgeBase | None = None) -> TriageKit:
     cfg = settings.triage
     if cfg.organisation_file is None:
         raise TriageNotConfigured("triage is not configured: set triage.organisation_file "
@@ -53,6 +55,16 @@ def build_triage(settings: Settings, incidents: IncidentStore, audit: AuditLog,
     events = EventStore(incidents.engine)
     channels = list(channels_from(settings.notify)) if outbox is not None else []
     flow = TriageFlow(org, policy, Triage(org, tickets, tracker), events, audit, outbox,
-                      channels, settings.approve.public_url)
+                      channels, settings.approve.public_url,
+                      remember=_rememberer(knowledge) if knowledge is not None else None)
     queue = EventQueue(flow, cfg.queue_size) if with_queue else None
     return TriageKit(org, flow, events, tickets, queue)
+
+
+def _rememberer(knowledge: KnowledgeBase):
+    """Accepted events' tickets go into the knowledge base's memory, so a later question
+    ("have we seen this EKS deprecation before?") finds them and who handled them."""
+    def remember(record, outcome) -> None:
+        for ticket in list(outcome.created) + list(outcome.updated):
+            knowledge.remember_ticket(ticket.model_dump(mode="json"))
+    return remember
