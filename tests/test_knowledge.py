@@ -144,6 +144,20 @@ def test_readding_unchanged_is_skipped_and_changed_replaces(tmp_path: Path,
     assert sum(1 for s in kb.sources() if s.uri == str(doc.resolve())) == 1
 
 
+def test_sources_indexed_without_embeddings_are_embedded_when_added_again(
+        tmp_path: Path) -> None:
+    path, doc = tmp_path / "kb.db", DOCS / "cost-anomaly.html"
+    keywords_only = KnowledgeBase(path, KnowledgeSettings(embedder="none"))
+    assert keywords_only.embedder is None
+    assert keywords_only.add_path(doc)[0].status == "added"
+    assert keywords_only.search("the invoice doubled overnight", 3) == []
+    full = KnowledgeBase(path)
+    assert full.add_path(doc)[0].status == "updated"
+    assert full.add_path(doc)[0].status == "unchanged"
+    assert full.search("the invoice doubled overnight", 3)[0].chunk.title == \
+        "Cost anomaly handling"
+
+
 def test_long_sections_are_cut_with_overlap_and_keep_their_heading() -> None:
     sentences = [f"Step {i} of the procedure checks item {i} carefully." for i in range(150)]
     chunks = chunk_sections([Section("Procedure", " ".join(sentences))],

@@ -113,7 +113,7 @@ class KnowledgeBase:
     def _add_bytes(self, uri: str, label: str, kind: str, data: bytes) -> AddResult:
         content_hash = hashlib.sha256(data).hexdigest()
         previous = self.store.source_hash(uri)
-        if previous == content_hash:
+        if previous == content_hash and self._complete(uri):
             return AddResult(label, "unchanged", 0)
         title, sections = extract(data, kind, name=label)
         if not sections:
@@ -133,7 +133,7 @@ class KnowledgeBase:
         content_hash = hashlib.sha256(repr((text, sorted(metadata.items(), key=str)))
                                       .encode()).hexdigest()
         previous = self.store.source_hash(uri)
-        if previous == content_hash:
+        if previous == content_hash and self._complete(uri):
             return AddResult(uri, "unchanged", 0)
         title = str(metadata.get("title") or text.strip().splitlines()[0])[:200]
         doc = Document(uri, uri, title, kind, [Section(kind, text)], metadata)
@@ -187,6 +187,10 @@ class KnowledgeBase:
     @property
     def _max_bytes(self) -> int:
         return int(self.settings.max_source_mb * 2**20)
+
+    def _complete(self, uri: str) -> bool:
+        """Nothing to redo: indexed, and embedded too if embeddings are on now."""
+        return self.embedder is None or self.store.source_hash(uri, embedded=True) is not None
 
     def _write(self, doc: Document, content_hash: str, *, memory: bool) -> int:
         s = self.settings

@@ -9,6 +9,7 @@ other: a chunk scores sum(1 / (k + rank)) over the rankings it appears in.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -18,6 +19,7 @@ import numpy as np
 from oasis.knowledge.embed import Embedder
 from oasis.knowledge.store import KnowledgeStore, StoredChunk
 
+log = logging.getLogger(__name__)
 Mode = Literal["hybrid", "bm25", "embedding"]
 
 # Words that say nothing about which document answers; BM25 would still score them.
@@ -101,6 +103,10 @@ class Retriever:
         if len(ids) == 0:
             return []
         query = self.embedder.embed([question])[0]
+        if matrix.shape[1] != query.shape[0]:
+            log.warning("knowledge base vectors have %d dimensions, the model %d: re-add the "
+                        "sources to search by meaning", matrix.shape[1], query.shape[0])
+            return []
         sims = matrix @ query
         top = np.argsort(-sims)[:self.candidates]
         return [(int(ids[i]), float(sims[i])) for i in top]

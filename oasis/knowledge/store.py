@@ -116,10 +116,16 @@ class KnowledgeStore:
             conn.close()
 
     # -- sources --------------------------------------------------------------------------
-    def source_hash(self, uri: str) -> str | None:
+    def source_hash(self, uri: str, *, embedded: bool = False) -> str | None:
+        """The content hash the source was indexed with; with `embedded`, None also when
+        some of its chunks have no vector (indexed while embeddings were off)."""
         with self.connect() as conn:
-            row = conn.execute("SELECT hash FROM sources WHERE uri = ?", (uri,)).fetchone()
-        return row[0] if row else None
+            row = conn.execute(
+                "SELECT s.hash, COUNT(c.id) - COUNT(c.vector) FROM sources s LEFT JOIN chunks c"
+                " ON c.source_id = s.id WHERE s.uri = ? GROUP BY s.id", (uri,)).fetchone()
+        if row is None or (embedded and row[1]):
+            return None
+        return row[0]
 
     def replace_source(self, *, uri: str, label: str, title: str, kind: str, memory: bool,
                        content_hash: str, metadata: dict, chunks: Sequence[NewChunk]) -> None:
