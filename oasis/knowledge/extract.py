@@ -8,6 +8,7 @@ but its words are kept; HTML scripts and styles are dropped whole.
 from __future__ import annotations
 
 import io
+import logging
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -229,6 +230,8 @@ def _pdf(data: bytes, name: str) -> tuple[str | None, list[Section]]:
         from pypdf.errors import PyPdfError
     except ImportError:  # pragma: no cover - pypdf is a dependency
         raise SourceError(f"{name}: reading PDF needs the pypdf package") from None
+    # pypdf logs its own warnings about a damaged file; the SourceError below says it once.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data))
         pages = [page.extract_text() or "" for page in reader.pages]
