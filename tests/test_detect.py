@@ -290,3 +290,21 @@ def test_a_restart_does_not_report_history_again() -> None:
     run = checked(MetricDetector(S), lambda m: 100 + rng.gauss(0, 5) + (70 if m >= -240 else 0),
                   T - 2 * DAY, T + 5, T)
     assert reports(run) == []
+
+
+def test_a_series_back_after_a_long_silence_starts_afresh() -> None:
+    rng = random.Random(10)
+    w = SignalWindow()
+    detector = MetricDetector(S)
+    for m in range(T - 2 * DAY, T + 1):
+        w.add_metric(m, "svc", "latency_p99_ms", 100 + rng.gauss(0, 5))
+    list(detector.detect(w, T))
+    back = T + 9 * DAY  # silent for longer than the window keeps
+    w.prune(back)
+    list(detector.detect(w, back))
+    # Back at a new level: yesterday's history is gone, so this is its first day again.
+    found = []
+    for m in range(back + 1, back + 180):
+        w.add_metric(m, "svc", "latency_p99_ms", 170 + rng.gauss(0, 5))
+        found += detector.detect(w, m)
+    assert found == []

@@ -313,10 +313,12 @@ class MetricDetector:
                   worse: int) -> Anomaly | None:
         """Feed the series' scorer; its flag once the series has stayed beyond it."""
         cfg = self.s.metrics
+        if not series:  # silent for longer than the window keeps: start afresh if it returns
+            self.streams.pop((service, metric), None)
+            return None
         stream = self.streams.get((service, metric))
         if stream is None:
-            first = max(window.metric_first[(service, metric)], minute - window.keep_minutes)
-            stream = self.streams[(service, metric)] = _SeriesStream(cfg.streaming, first)
+            stream = self.streams[(service, metric)] = _SeriesStream(cfg.streaming, min(series))
         frozen = window.freeze.get(service)
         flag = stream.feed(series, minute, frozen)
         # Flags older than a check's few minutes are history (a backfill), not news.
