@@ -61,6 +61,18 @@ def wait_status(client: TestClient, *statuses: str, timeout: float = 15) -> dict
     raise AssertionError(f"incident stayed {incident['status']}, wanted {statuses}")
 
 
+def wait_action(client: TestClient, status: str, timeout: float = 15) -> dict:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        incident = client.get("/api/v1/incidents/inc-1").json()
+        if incident["actions"] and incident["actions"][0]["status"] == status:
+            return incident
+        time.sleep(0.1)
+    raise AssertionError(f"action stayed {incident['actions'][0]['status']}, wanted {status}")
+
+
 def link(client: TestClient, action_id: str, decision: Decision, expires: datetime) -> str:
     return "/approve/" + client.app.state.signer.sign("inc-1", action_id, decision, expires)
 
@@ -76,7 +88,8 @@ def test_link_page_shows_the_action_and_only_the_post_decides(client: TestClient
     assert client.get(url).status_code == 200 and fleet.actions() == []
     assert client.post(url, data={"name": ""}).status_code == 422  # who decides is required
     assert client.post(url, data={"name": "alice"}).status_code == 200
-    incident = wait_status(client, "mitigating")
+    wait_status(client, "mitigating")  # set just before the specialist runs it
+    incident = wait_action(client, "succeeded")
     assert incident["actions"][0]["approved_by"] == "alice (email link)"
     assert [a.action for a in fleet.actions()] == ["rollback"]
     again = client.post(url, data={"name": "mallory"})
