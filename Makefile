@@ -35,6 +35,9 @@ bench: install
 	$(BIN)/oasis eval --fleet media --seeds 3
 	$(BIN)/python bench/loghub.py
 	$(BIN)/python bench/nab.py
+	$(BIN)/oasis eval agents
+	$(BIN)/oasis eval triage --events 300
+	$(BIN)/python bench/kb_recall.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
