@@ -187,3 +187,29 @@ def test_triaged_events_are_remembered_for_later_questions(world) -> None:
     remembered = json.dumps(answer.get("memory", [])) + json.dumps(answer.get("citations", []))
     assert "EKS" in remembered
     assert "app01" in remembered or "Applications" in remembered
+
+
+@pytest.mark.parametrize(("says", "verdict"), [(True, "accept"), (False, "discharge"),
+                                               (None, "discharge")])
+def test_a_model_may_raise_cost_impact_never_lower_it(tmp_path: Path, says, verdict) -> None:
+    from tests.fakes.llm_servers import Script, openai_app
+    from tests.servers import serving
+
+    turn = ({"status": 500} if says is None else {"tool_calls": [{"name": "CostVerdict", "input": {
+        "potential_cost_impact": says, "reason": "instances will be billed after the move"}}]})
+    script = Script([turn, turn])
+    nonprod = json.loads(README_SAMPLE_1)
+    nonprod["affectedAccount"] = "555566667777"  # non-production: rules alone discharge
+    for entity in nonprod["affectedEntities"]:
+        entity["entityValue"] = entity["entityValue"].replace("111122223333", "555566667777")
+    with serving(openai_app(script)) as url:
+        settings = Settings(data_dir=tmp_path / "d", notify={"email_enabled": False},
+                            triage={"organisation_file": ORG},
+                            model={"provider": "openai", "base_url": url + "/v1",
+                                   "model_id": "fake", "max_retries": 0})
+        with TestClient(create_app(settings)) as client:
+            result = send(client, nonprod).json()["results"][0]
+    assert result["verdict"] == verdict
+    if says:
+        assert "fin01" in result["teams"]  # FinOps is a stakeholder of cost impact
+    assert "<untrusted" in json.dumps(script.bodies)

@@ -57,7 +57,12 @@ def cost_impact(event: OpsEvent) -> bool:
             (event.service or "").upper() == "BILLING"
             or "BILLING" in (event.event_type or "").upper()):
         return True
+    if event.labels.get(COST_RAISED_LABEL):
+        return True  # a model judged it so; rules may only be raised, never lowered
     return bool(_COST_WORDS.search(f"{event.title}\n{event.description}"))
+
+
+COST_RAISED_LABEL = "oasis.cost_impact_raised_by"
 
 
 def security_high(event: OpsEvent) -> bool:

@@ -49,12 +49,14 @@ class TriageFlow:
     def __init__(self, org: Organisation, policy: AcknowledgePolicy, triage: Triage,
                  events: EventStore, audit: AuditLog, outbox: Outbox | None = None,
                  channels: list[str] | None = None, public_url: str = "",
-                 remember: Callable[[EventRecord, Any], None] | None = None) -> None:
+                 remember: Callable[[EventRecord, Any], None] | None = None,
+                 cost_judge: Any = None) -> None:
         self.org, self.policy, self.triage, self.events = org, policy, triage, events
         self.audit, self.outbox = audit, outbox
         self.channels = channels or []
         self.public_url = public_url.rstrip("/")
         self.remember = remember
+        self.cost_judge = cost_judge  # a model that may raise (never lower) cost impact
 
     def handle(self, event: OpsEvent, now: datetime | None = None) -> FlowResult:
         now = now or datetime.now(UTC)
@@ -66,6 +68,8 @@ class TriageFlow:
         self.audit.append("event.received", f"source:{event.source}", event.key, {
             "received": received, "title": event.title, "category": event.category,
             "last_updated": event.last_updated.isoformat()})
+        if self.cost_judge is not None:
+            event = self.cost_judge.review(event)
         ack = self.policy.decide(event)
         self.audit.append("event.acknowledged", "oasis:acknowledge", event.key,
                           ack.model_dump(mode="json"))

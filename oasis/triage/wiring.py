@@ -10,6 +10,7 @@ from oasis.incidents import IncidentStore
 from oasis.knowledge import KnowledgeBase
 from oasis.notify import Outbox, channels_from
 from oasis.triage.acknowledge import AcknowledgePolicy
+from oasis.triage.cost_judge import CostJudge
 from oasis.triage.events import EventStore
 from oasis.triage.flow import EventQueue, TriageFlow
 from oasis.triage.org import Organisation, load_organisation
@@ -56,7 +57,9 @@ def build_triage(settings: Settings, incidents: IncidentStore, audit: AuditLog,
     channels = list(channels_from(settings.notify)) if outbox is not None else []
     flow = TriageFlow(org, policy, Triage(org, tickets, tracker), events, audit, outbox,
                       channels, settings.approve.public_url,
-                      remember=_rememberer(knowledge) if knowledge is not None else None)
+                      remember=_rememberer(knowledge) if knowledge is not None else None,
+                      cost_judge=CostJudge(settings.model)
+                      if settings.model.provider != "none" else None)
     queue = EventQueue(flow, cfg.queue_size) if with_queue else None
     return TriageKit(org, flow, events, tickets, queue)
 
