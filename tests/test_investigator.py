@@ -8,6 +8,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from oasis.agents.analyst import DeterministicAnalyst, Outcome
 from oasis.agents.factory import replica_counter
 from oasis.agents.investigator import ModelAnalyst
@@ -202,3 +204,27 @@ def test_eval_agents_scores_a_model_over_http(tmp_path) -> None:
     assert scored["source"] == ["analyst:model:fake"] and scored["fallbacks"] == 0
     assert scored["root_cause_right"] == 1.0 and scored["actions_in_catalog"] == 1.0
     assert len(script.received) == 1
+
+
+@pytest.mark.parametrize(("reply", "used"), [
+    ("Upgrade the control plane first, then node groups [1].", "model:fake"),
+    ("Just reboot everything.", "extractive"),          # cites nothing: refused
+    ("See the policy [7].", "extractive"),              # cites a passage it was not given
+])
+def test_consult_on_a_model_answers_only_with_valid_citations(tmp_path, reply, used) -> None:
+    from oasis.agents.consultant import ModelAnswerer
+    from oasis.knowledge import KnowledgeBase
+
+    doc = tmp_path / "eks.md"
+    doc.write_text("# EKS upgrades\n\nUpgrade the control plane first, then the managed "
+                   "node groups, one minor version at a time. Mail ops@corp.example.\n")
+    script = Script([{"text": reply}])
+    with serving(openai_app(script)) as url:
+        kb = KnowledgeBase(tmp_path / "kb.db", embedder=None, answerer=ModelAnswerer(
+            ModelSettings(provider="openai", base_url=url + "/v1", model_id="fake",
+                          max_retries=0)))
+        kb.add_path(doc)
+        answer = kb.consult("How do we upgrade an EKS cluster?")
+    assert answer.answerer == used and answer.citations
+    body = json.dumps(script.bodies)
+    assert "<untrusted" in body and "ops@corp.example" not in body

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 import oasis
+from oasis.agents.consultant import ModelAnswerer
 from oasis.api.routes import (
     actions,
     consult,
@@ -59,7 +60,10 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
         app.state.signer, app.state.ledger = kit.signer, kit.ledger
         app.state.executors, app.state.outbox = kit.executors, kit.outbox
         app.state.triage = None
-        app.state.knowledge = KnowledgeBase.open(settings.data_dir, settings.knowledge)
+        app.state.knowledge = KnowledgeBase.open(
+            settings.data_dir, settings.knowledge,
+            answerer=ModelAnswerer(settings.model) if settings.model.provider != "none"
+            else None)
         try:
             app.state.triage = build_triage(settings, app.state.incidents, kit.audit,
                                             kit.outbox, with_queue=True,

@@ -12,7 +12,6 @@ from rich.table import Table
 from oasis.cli.app import app, console, err_console, fail, settings_from
 from oasis.knowledge import (
     KnowledgeBase,
-    KnowledgeSettings,
     QuestionError,
     SourceError,
     read_url_list,
@@ -26,9 +25,12 @@ app.add_typer(kb_app, name="kb")
 def open_kb(ctx: typer.Context) -> KnowledgeBase:
     """The knowledge base of this invocation's data dir."""
     settings = settings_from(ctx)
-    # `knowledge` is a section of Settings once wired; the defaults until then.
-    knowledge = getattr(settings, "knowledge", None) or KnowledgeSettings()
-    return KnowledgeBase.open(settings.data_dir, knowledge)
+    answerer = None
+    if settings.model.provider != "none":
+        from oasis.agents.consultant import ModelAnswerer
+
+        answerer = ModelAnswerer(settings.model)
+    return KnowledgeBase.open(settings.data_dir, settings.knowledge, answerer=answerer)
 
 
 @kb_app.command("add")
