@@ -1,0 +1,111 @@
+"""FastAPI dependencies: who is asking, and may they.
+
+`current_principal` accepts, in order, an API key (`Authorization: Bearer oasis_...` or
+`X-API-Key`) and the `oasis_session` cookie. With auth off every request is the local
+admin. They read `app.state.auth`, an `AuthContext` the app sets up at start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from fastapi import Depends, HTTPException
+from sqlalchemy.engine import Engine
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+
+from oasis.auth.roles import LOCAL_ADMIN, Principal, Role
+from oasis.auth.sessions import COOKIE_NAME, SessionSigner, stored_secret
+from oasis.auth.settings import AuthSettings
+from oasis.auth.users import UserStore
+
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+@dataclass(frozen=True, slots=True)
+class AuthContext:
+    settings: AuthSettings
+    users: UserStore
+    signer: SessionSigner
+
+    @classmethod
+    def open(cls, settings: AuthSettings, engine: Engine) -> AuthContext:
+        """Users on `engine`, cookies signed with the configured or the stored secret."""
+        secret = (settings.secret.get_secret_value().encode() if settings.secret
+                  else stored_secret(engine))
+        return cls(settings, UserStore(engine), SessionSigner(secret, settings.session_hours))
+
+    def login(self, name: str, password: str) -> str | None:
+        """A session cookie value for `name`, or None if the password is wrong."""
+        user = self.users.verify_password(name, password)
+        if user is None:
+            return None
+        return self.signer.issue(Principal(user.name, user.role, "session"))
+
+    def set_cookie(self, response: Response, value: str, *, secure: bool = True) -> None:
+        """Put a session on `response`: HTTP-only, same-site, as long as a session lasts."""
+        response.set_cookie(COOKIE_NAME, value, max_age=int(self.signer.lifetime.total_seconds()),
+                            httponly=True, secure=secure, samesite="lax")
+
+    def authenticate(self, conn: HTTPConnection) -> Principal:
+        """The principal of `conn`, or HTTPException 401 saying what was wrong."""
+        if not self.settings.enabled:
+            return LOCAL_ADMIN
+        key = _api_key(conn)
+        if key is not None:
+            principal = self.users.verify_api_key(key)
+            if principal is None:
+                raise HTTPException(401, "that API key is unknown, revoked or altered",
+                                    headers=_CHALLENGE)
+            return principal
+        cookie = conn.cookies.get(COOKIE_NAME)
+        if cookie:
+            return self._session(cookie)
+        raise HTTPException(401, "log in or send an API key (Authorization: Bearer oasis_...)",
+                            headers=_CHALLENGE)
+
+    def _session(self, cookie: str) -> Principal:
+        claimed = self.signer.verify(cookie)
+        # Re-read the user so disabling someone or lowering their role counts at once.
+        user = self.users.get_user(claimed.name) if claimed is not None else None
+        if claimed is None or user is None or user.disabled:
+            raise HTTPException(401, "your session expired or is no longer valid; log in again",
+                                headers=_CHALLENGE)
+        return replace(claimed, role=user.role)
+
+
+def _api_key(conn: HTTPConnection) -> str | None:
+    header = conn.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return conn.headers.get("x-api-key") or None
+
+
+def auth_context(conn: HTTPConnection) -> AuthContext:
+    auth = getattr(conn.app.state, "auth", None)
+    if not isinstance(auth, AuthContext):
+        raise RuntimeError("app.state.auth is not set up; create an AuthContext at start")
+    return auth
+
+
+def current_principal(request: HTTPConnection) -> Principal:
+    """FastAPI dependency: who the request acts as (401 if auth is on and nobody valid)."""
+    return auth_context(request).authenticate(request)
+
+
+def require(role: Role) -> Any:
+    """FastAPI dependency (`Depends`) that returns the principal, or 403 if their role is
+    below `role`."""
+    needed = Role(role)
+
+    def check(principal: Principal = Depends(current_principal)) -> Principal:
+        if not principal.role.allows(needed):
+            raise HTTPException(403, f"{needed.value} role needed; you are "
+                                     f"{principal.role.value}")
+        return principal
+
+    checker: Callable[..., Principal] = check
+    return Depends(checker)
