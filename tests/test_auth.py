@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, WebSocket
 from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
+from starlette.testclient import WebSocketDenialResponse
 from typer.testing import CliRunner
 
 import oasis.auth.cli  # noqa: F401  (registers `oasis users`)
@@ -193,6 +194,12 @@ def _app(auth: AuthContext) -> FastAPI:
     def whoami(p: Principal = Depends(current_principal)) -> dict[str, str]:
         return {"name": p.name, "role": p.role.value, "via": p.via}
 
+    @app.websocket("/ws")
+    async def chat(sock: WebSocket, p: Principal = Depends(current_principal)) -> None:
+        await sock.accept()
+        await sock.send_text(p.name)
+        await sock.close()
+
     @app.post("/approve")
     def approve(p: Principal = require(Role.APPROVER)) -> dict[str, str]:
         return {"approved_by": p.name}
@@ -244,6 +251,16 @@ def test_api_keys_work_in_either_header(secured: tuple[TestClient, AuthContext])
     assert r.json() == {"name": "slack-bot", "role": "approver", "via": "api_key"}
     _, weak = auth.users.create_api_key("dash", Role.VIEWER)
     assert client.post("/approve", headers={"X-API-Key": weak}).status_code == 403
+
+
+def test_websocket_handshake_needs_credentials(secured: tuple[TestClient, AuthContext]) -> None:
+    client, auth = secured
+    _, key = auth.users.create_api_key("chat-user", Role.VIEWER)
+    with client.websocket_connect("/ws", headers={"X-API-Key": key}) as sock:
+        assert sock.receive_text() == "chat-user"
+    with pytest.raises(WebSocketDenialResponse) as denied, client.websocket_connect("/ws"):
+        pass
+    assert denied.value.status_code == 401
 
 
 def test_session_follows_role_changes_and_disabling(
