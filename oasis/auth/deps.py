@@ -7,7 +7,6 @@ admin. They read `app.state.auth`, an `AuthContext` the app sets up at start.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -107,5 +106,4 @@ def require(role: Role) -> Any:
                                      f"{principal.role.value}")
         return principal
 
-    checker: Callable[..., Principal] = check
-    return Depends(checker)
+    return Depends(check)
