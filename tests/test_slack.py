@@ -236,6 +236,9 @@ def test_a_garbled_click_is_a_400_not_a_crash(oasis_app: tuple[str, RecordingHan
                            "application/x-www-form-urlencoded")
     assert response.status_code == 400
     assert click(url, "UAPPROVER", "delete_everything", {}).status_code == 400
+    missing_action = click(url, "UAPPROVER", "approve", {"incident_id": "inc-1"})
+    assert missing_action.status_code == 400
+    assert "action_id" in missing_action.json()["detail"]
     assert handlers.calls == []
 
 

@@ -28,6 +28,8 @@ from oasis.slack.verify import (
 
 log = logging.getLogger(__name__)
 ROLES = ("viewer", "responder", "approver", "admin")
+_BUTTON_IDS = {APPROVE: ("incident_id", "action_id"), REJECT: ("incident_id", "action_id"),
+               ACCEPT: ("event_key",), DISCHARGE: ("event_key",)}
 USAGE = "Usage: `/oasis status` · `/oasis incidents` · `/oasis ask <question>` · " \
         "`/oasis approve <incident id> <action id>`"
 
@@ -160,8 +162,11 @@ def create_slack_router(handlers: SlackHandlers, settings: SlackSettings,
             verb, ids = str(action["action_id"]), json.loads(action["value"])
         except (ValueError, KeyError, IndexError, TypeError):
             raise HTTPException(400, "not a Slack block_actions payload") from None
-        if verb not in (APPROVE, REJECT, ACCEPT, DISCHARGE) or not isinstance(ids, dict):
+        needed = _BUTTON_IDS.get(verb)
+        if needed is None:
             raise HTTPException(400, f"unknown action {verb!r}")
+        if not isinstance(ids, dict) or any(not ids.get(name) for name in needed):
+            raise HTTPException(400, f"the {verb} button needs {', '.join(needed)}")
         message = _ephemeral(await _decide(handlers, verb, ids, user_id))
         if payload.get("response_url"):
             background.add_task(_post_response, str(payload["response_url"]), message)
