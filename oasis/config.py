@@ -23,11 +23,13 @@ from pydantic_settings import (
 from oasis.agents.settings import ModelSettings
 from oasis.approve.settings import ApproveSettings
 from oasis.audit.settings import AuditSettings
+from oasis.auth.settings import AuthSettings
 from oasis.detect.settings import DetectSettings
 from oasis.knowledge.settings import KnowledgeSettings
 from oasis.notify.settings import NotifySettings
 from oasis.remediate.settings import RemediateSettings
 from oasis.respond.settings import RespondSettings
+from oasis.slack.verify import SlackSettings
 from oasis.triage.settings import TriageSettings
 
 
@@ -89,6 +91,8 @@ class Settings(BaseSettings):
     model: ModelSettings = Field(default_factory=ModelSettings)
     triage: TriageSettings = Field(default_factory=TriageSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
     state_url: str | None = Field(
         None, description="SQLAlchemy URL of the incident database, e.g. "
         "postgresql+psycopg://oasis@db/oasis [default: sqlite:///DATA_DIR/state.db]")

@@ -26,6 +26,7 @@ from oasis.api.routes import (
     services,
     signals,
 )
+from oasis.auth import AuthContext
 from oasis.config import Settings, load_settings
 from oasis.incidents import IncidentStore
 from oasis.knowledge import KnowledgeBase
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
         app.state.store = store if store is not None else open_signal_store(settings)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         app.state.incidents = IncidentStore(settings.incident_db_url)
+        app.state.auth = AuthContext.open(settings.auth, app.state.incidents.engine)
         kit = build_response(settings, app.state.incidents, app.state.store, graph=lambda: (
             app.state.monitor.graph if hasattr(app.state, "monitor") else None))
         app.state.response = kit
@@ -103,6 +105,11 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
     app.include_router(links.router)
     app.include_router(events.router)
     app.include_router(consult.router)
+    if settings.slack.signing_secret is not None:
+        from oasis.api.slack_handlers import ServiceSlackHandlers
+        from oasis.slack.app import create_slack_router
+
+        app.include_router(create_slack_router(ServiceSlackHandlers(app), settings.slack))
     return app
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from oasis.api.deps import IncidentsDep
 from oasis.api.response_deps import ResponderDep
+from oasis.auth import Principal, Role, require
 from oasis.incidents import NotFoundError
 from oasis.respond import DecisionError
 
@@ -23,6 +24,15 @@ ActionId = Annotated[str, Path(max_length=64, description="Action id, from the i
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such incident or action"},
     409: {"description": "Not allowed in the incident's or action's current state"}}
+
+
+Approver = Annotated[Principal, require(Role.APPROVER)]
+Responder = Annotated[Principal, require(Role.RESPONDER)]
+
+
+def actor_of(principal: Principal, claimed: str) -> str:
+    """Who decided: the signed-in person; the claimed name only when auth is off."""
+    return claimed if principal.via == "local" else principal.name
 
 
 class DecisionIn(BaseModel):
@@ -41,31 +51,36 @@ async def _call(fn: Any, *args: Any) -> None:
 
 @router.post("/{incident_id}/actions/{action_id}/approve", responses=ERRORS)
 async def approve(incident_id: IncidentId, action_id: ActionId, body: DecisionIn,
-                  responder: ResponderDep, incidents: IncidentsDep) -> dict[str, Any]:
-    """Approve a proposed action; the deployment specialist runs it within seconds."""
-    await _call(responder.approve, incident_id, action_id, body.actor, body.note)
+                  responder: ResponderDep, incidents: IncidentsDep,
+                  who: Approver) -> dict[str, Any]:
+    """Approve a proposed action (approver role); the deployment specialist runs it within
+    seconds."""
+    await _call(responder.approve, incident_id, action_id, actor_of(who, body.actor),
+                body.note)
     return (await run_in_threadpool(incidents.get, incident_id)).to_dict(timeline=False)
 
 
 @router.post("/{incident_id}/actions/{action_id}/reject", responses=ERRORS)
 async def reject(incident_id: IncidentId, action_id: ActionId, body: DecisionIn,
-                 responder: ResponderDep, incidents: IncidentsDep) -> dict[str, Any]:
-    """Reject a proposed action; nothing runs."""
-    await _call(responder.reject, incident_id, action_id, body.actor, body.note)
+                 responder: ResponderDep, incidents: IncidentsDep,
+                 who: Approver) -> dict[str, Any]:
+    """Reject a proposed action (approver role); nothing runs."""
+    await _call(responder.reject, incident_id, action_id, actor_of(who, body.actor),
+                body.note)
     return (await run_in_threadpool(incidents.get, incident_id)).to_dict(timeline=False)
 
 
 @router.post("/{incident_id}/resolve", responses=ERRORS)
 async def resolve(incident_id: IncidentId, body: DecisionIn, responder: ResponderDep,
-                  incidents: IncidentsDep) -> dict[str, Any]:
+                  incidents: IncidentsDep, who: Responder) -> dict[str, Any]:
     """Close an incident that needs no (more) action; pending proposals are withdrawn."""
-    await _call(responder.resolve, incident_id, body.actor, body.note)
+    await _call(responder.resolve, incident_id, actor_of(who, body.actor), body.note)
     return (await run_in_threadpool(incidents.get, incident_id)).to_dict(timeline=False)
 
 
 @router.post("/{incident_id}/acknowledge", responses=ERRORS)
 async def acknowledge(incident_id: IncidentId, body: DecisionIn, responder: ResponderDep,
-                      incidents: IncidentsDep) -> dict[str, Any]:
+                      incidents: IncidentsDep, who: Responder) -> dict[str, Any]:
     """Say someone is on it; the status does not change."""
-    await _call(responder.acknowledge, incident_id, body.actor, body.note)
+    await _call(responder.acknowledge, incident_id, actor_of(who, body.actor), body.note)
     return (await run_in_threadpool(incidents.get, incident_id)).to_dict(timeline=False)

@@ -24,6 +24,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from oasis.api.routes.actions import Approver, Responder, actor_of
 from oasis.triage.flow import QueueFull
 from oasis.triage.parse import EventFormatError, parse_events
 
@@ -75,7 +76,7 @@ def _submit(request: Request, kit: Any, body: Any, wait: bool) -> JSONResponse:
     413: {"description": "Body too large"}, 422: {"description": "Not a known event shape"},
     429: {"description": "Queue full; retry after the given seconds"},
     503: {"description": "Triage not configured"}})
-async def receive_events(request: Request, wait: Annotated[bool, Query(
+async def receive_events(request: Request, _who: Responder, wait: Annotated[bool, Query(
         description="Process before answering and return the decisions")] = False) -> Any:
     """Receive provider health events, security findings, alarms and cost anomalies."""
     kit = _kit(request)
@@ -92,10 +93,12 @@ class ReportIn(BaseModel):
 
 
 @router.post("/events/report", status_code=202)
-async def report_event(body: ReportIn, request: Request, wait: bool = False) -> Any:
+async def report_event(body: ReportIn, request: Request, who: Responder,
+                       wait: bool = False) -> Any:
     """A person reports an operational event; it goes through Acknowledge and Triage."""
     kit = _kit(request)
-    payload = {"type": "report", "id": uuid.uuid4().hex, **body.model_dump()}
+    payload = {"type": "report", "id": uuid.uuid4().hex, **body.model_dump(),
+               "reporter": actor_of(who, body.reporter)}
     return await run_in_threadpool(_submit, request, kit, payload, wait)
 
 
@@ -113,11 +116,10 @@ class DecisionIn(BaseModel):
     note: str = Field("", max_length=2000)
 
 
-async def _decide(request: Request, body: DecisionIn, accept: bool) -> dict:
+async def _decide(request: Request, body: DecisionIn, accept: bool, actor: str) -> dict:
     kit = _kit(request)
     try:
-        result = await run_in_threadpool(kit.flow.decide, body.key, accept, body.actor,
-                                         body.note)
+        result = await run_in_threadpool(kit.flow.decide, body.key, accept, actor, body.note)
     except KeyError:
         raise HTTPException(404, f"no event {body.key!r}") from None
     except ValueError as exc:
@@ -126,15 +128,15 @@ async def _decide(request: Request, body: DecisionIn, accept: bool) -> dict:
 
 
 @router.post("/events/accept")
-async def accept_event(body: DecisionIn, request: Request) -> dict:
-    """Accept an event the policy left to a person: it is triaged now."""
-    return await _decide(request, body, True)
+async def accept_event(body: DecisionIn, request: Request, who: Approver) -> dict:
+    """Accept an event the policy left to a person (approver role): it is triaged now."""
+    return await _decide(request, body, True, actor_of(who, body.actor))
 
 
 @router.post("/events/discharge")
-async def discharge_event(body: DecisionIn, request: Request) -> dict:
-    """Discharge an event the policy left to a person: no tickets."""
-    return await _decide(request, body, False)
+async def discharge_event(body: DecisionIn, request: Request, who: Approver) -> dict:
+    """Discharge an event the policy left to a person (approver role): no tickets."""
+    return await _decide(request, body, False, actor_of(who, body.actor))
 
 
 @router.get("/events/{key:path}")
@@ -169,21 +171,21 @@ class StatusIn(BaseModel):
 @router.post("/tickets/{ticket_id}/status", responses={
     404: {"description": "No such ticket"}, 409: {"description": "Not the next status"}})
 async def set_ticket_status(ticket_id: Annotated[str, Path(max_length=100)], body: StatusIn,
-                            request: Request) -> dict:
+                            request: Request, who: Responder) -> dict:
     """Move a ticket on (New → Acknowledged → In progress → Resolved / Discharged)."""
     from oasis.triage.tickets import IllegalTicketTransition, TicketNotFound
 
     kit = _kit(request)
     try:
         ticket = await run_in_threadpool(kit.flow.triage.set_status, ticket_id, body.status,
-                                         body.actor, body.note)
+                                         actor_of(who, body.actor), body.note)
     except TicketNotFound:
         raise HTTPException(404, f"no ticket {ticket_id!r}") from None
     except IllegalTicketTransition as exc:
         raise HTTPException(409, str(exc)) from None
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    kit.flow.audit.append("ticket.status", body.actor, ticket_id,
+    kit.flow.audit.append("ticket.status", actor_of(who, body.actor), ticket_id,
                           {"status": body.status, "note": body.note})
     return ticket.model_dump(mode="json")
 
@@ -205,7 +207,7 @@ class ActIn(BaseModel):
 
 
 @router.post("/act")
-async def act(body: ActIn, request: Request) -> dict:
+async def act(body: ActIn, request: Request, who: Responder) -> dict:
     """Words from a person: a report is acknowledged and triaged, a question is answered
     from the knowledge base (the OheroACT flow). Each step is audited."""
     from oasis.triage.act import OheroAct
@@ -215,6 +217,6 @@ async def act(body: ActIn, request: Request) -> dict:
     flow = OheroAct(kit.flow if kit else None,
                     knowledge.consult if knowledge is not None else None,
                     request.app.state.response.audit)
-    result = await run_in_threadpool(flow.handle, body.text, body.reporter,
+    result = await run_in_threadpool(flow.handle, body.text, actor_of(who, body.reporter),
                                      service=body.service)
     return result.to_dict()
