@@ -1,0 +1,188 @@
+"""The web chat over a real WebSocket: history per conversation, questions answered with
+their sources, reports triaged, approval only for approvers, resends not acted on twice,
+bad input answered without dropping the socket, strangers refused."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from oasis.api import create_app
+from oasis.config import Settings
+from oasis.incidents import Incident, IncidentStore, Severity, Status, TimelineEvent
+from oasis.web import chat
+
+ORG = Path(__file__).resolve().parents[1] / "examples" / "organisation.yaml"
+NOW = datetime.now(UTC).replace(microsecond=0)
+RUNBOOK = """# EKS upgrade runbook
+
+## Before the upgrade
+Drain the node groups one at a time and check the PodDisruptionBudgets first.
+"""
+REPORT = ("We are seeing the checkout service timing out in production account "
+          "123456789012 since the EKS upgrade")
+
+
+def settings_for(tmp_path: Path, **extra) -> Settings:
+    return Settings(data_dir=tmp_path / "data", triage={"organisation_file": ORG},
+                    knowledge={"embedder": "none"}, notify={"email_enabled": False},
+                    respond={"interval_seconds": 0.2}, **extra)
+
+
+def with_chat(settings: Settings) -> TestClient:
+    app = create_app(settings, monitor=False)
+    app.include_router(chat.router)
+    return TestClient(app)
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    with with_chat(settings_for(tmp_path)) as c:
+        c.app.state.knowledge.add_text("runbooks/eks-upgrade.md", RUNBOOK)
+        yield c
+
+
+def send(ws, kind: str, mid: str, **fields) -> None:
+    ws.send_text(json.dumps({"type": kind, "id": mid, "ts": "2026-01-01T00:00:00Z",
+                             **fields}))
+
+
+def until(ws, kind: str) -> tuple[dict, list[dict]]:
+    """The next message of `kind`, and everything received before it."""
+    seen = []
+    while True:
+        message = ws.receive_json()
+        if message["type"] == kind:
+            return message, seen
+        seen.append(message)
+
+
+def hello(ws, conversation_id: str | None = None) -> dict:
+    send(ws, "hello", "h1", conversation_id=conversation_id)
+    welcome, _ = until(ws, "welcome")
+    return welcome
+
+
+def test_question_is_answered_with_sources_and_kept_in_history(client: TestClient) -> None:
+    with client.websocket_connect("/ws/chat") as ws:
+        welcome = hello(ws)
+        assert welcome["history"] == [] and welcome["ts"].endswith("Z")
+        send(ws, "ask", "m1", text="How do I drain node groups before the EKS upgrade?")
+        answer, before = until(ws, "answer")
+        assert {"type": "ack", "of": "m1"}.items() <= before[-1].items()
+        assert answer["of"] == "m1" and answer["route"] == "consult"
+        assert answer["citations"][0]["source"] == "runbooks/eks-upgrade.md"
+        assert "drain" in answer["text"].lower()
+        send(ws, "ping", "p1")
+        assert until(ws, "pong")[0]["of"] == "p1"
+    with client.websocket_connect("/ws/chat") as ws:
+        again = hello(ws, welcome["conversation_id"])
+        assert again["conversation_id"] == welcome["conversation_id"] and again["resumed"]
+        assert [(m["direction"], m["type"], m.get("text", "")[:5]) for m in
+                again["history"]] == [("in", "ask", "How d"), ("out", "answer",
+                                                               answer["text"][:5])]
+
+
+def test_report_is_triaged_and_a_resend_is_not_handled_twice(client: TestClient) -> None:
+    tickets = client.app.state.triage.tickets
+    with client.websocket_connect("/ws/chat") as ws:
+        conversation = hello(ws)["conversation_id"]
+        send(ws, "ask", "r1", text=REPORT)
+        answer, _ = until(ws, "answer")
+    assert answer["route"] == "report" and answer["event_key"]
+    assert answer["tickets"] and "ticket" in answer["text"]
+    audit = client.app.state.response.audit
+    classified = len(audit.records(kind="act.classified"))
+    opened = len(tickets.list())
+    # The browser lost the answer with the connection and resends the same id.
+    with client.websocket_connect("/ws/chat") as ws:
+        hello(ws, conversation)
+        send(ws, "ask", "r1", text=REPORT)
+        repeated, before = until(ws, "answer")
+        assert [m["of"] for m in before if m["type"] == "ack"] == ["r1"]
+    assert repeated["of"] == "r1" and repeated["event_key"] == answer["event_key"]
+    assert len(audit.records(kind="act.classified")) == classified == 1
+    assert len(tickets.list()) == opened
+
+
+def test_bad_input_gets_an_error_and_the_socket_stays_open(client: TestClient) -> None:
+    with client.websocket_connect("/ws/chat") as ws:
+        ws.send_text("{not json")
+        assert "not valid JSON" in ws.receive_json()["message"]
+        send(ws, "shout", "x1")
+        assert "unknown message type" in ws.receive_json()["message"]
+        send(ws, "ask", "big", text="a" * 17_000)
+        assert "too large" in ws.receive_json()["message"]
+        send(ws, "ask", "early", text="what is up?")
+        assert ws.receive_json()["type"] == "ack"
+        assert "hello first" in ws.receive_json()["message"]
+        send(ws, "ping", "still-here")
+        assert until(ws, "pong")[0]["of"] == "still-here"
+
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator[TestClient]:
+    settings = settings_for(tmp_path, auth={"enabled": True}, remediate={"executors": [
+        {"type": "fleet", "name": "sim", "url": "http://127.0.0.1:9", "kinds": ["rollback"]}]})
+    settings.data_dir.mkdir(parents=True)
+    store = IncidentStore(settings.incident_db_url)
+    store.create(Incident("inc-1", Status.ANALYSIS_COMPLETE, Severity.HIGH, "errors", ["api"],
+                          "api", NOW, NOW, NOW, suspected_change={
+                              "service": "api", "version": "2", "previous_version": "1",
+                              "minutes_before_onset": 1}),
+                 TimelineEvent(NOW, "detected", "seen"))
+    store.close()
+    app = create_app(settings)  # with the responder loop, so an action is proposed
+    app.include_router(chat.router)
+    with TestClient(app) as c:
+        yield c
+
+
+def key(client: TestClient, role: str, name: str) -> dict[str, str]:
+    _id, secret = client.app.state.auth.users.create_api_key(name, role)
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def proposed_action(client: TestClient) -> str:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        actions = client.app.state.actions.for_incident("inc-1")
+        if actions:
+            return actions[0].id
+        time.sleep(0.1)
+    raise AssertionError("no action was proposed")
+
+
+def test_only_an_approver_can_approve_from_chat(secured: TestClient) -> None:
+    action = proposed_action(secured)
+    with secured.websocket_connect("/ws/chat", headers=key(secured, "viewer", "vic")) as ws:
+        hello(ws)
+        send(ws, "approve", "a1", incident_id="inc-1", action_id=action)
+        refused, _ = until(ws, "error")
+        assert refused["of"] == "a1" and "approver role needed" in refused["message"]
+    assert secured.app.state.actions.get(action).status.value == "proposed"
+    with secured.websocket_connect("/ws/chat", headers=key(secured, "approver", "ann")) as ws:
+        hello(ws)
+        send(ws, "approve", "a2", incident_id="inc-1", action_id=action)
+        done, _ = until(ws, "answer")
+        assert done["route"] == "approve" and action in done["text"]
+    decided = secured.app.state.actions.get(action)
+    assert decided.status.value != "proposed" and decided.decided_by == "ann"
+
+
+def test_unauthenticated_connections_are_refused(secured: TestClient) -> None:
+    with pytest.raises(WebSocketDisconnect) as refused:
+        with secured.websocket_connect("/ws/chat") as ws:
+            ws.receive_json()
+    assert refused.value.code == 1008
+    bad = {"Authorization": "Bearer oasis_nope_nope"}
+    with pytest.raises(WebSocketDisconnect):
+        with secured.websocket_connect("/ws/chat", headers=bad) as ws:
+            ws.receive_json()
