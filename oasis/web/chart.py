@@ -1,0 +1,104 @@
+"""A metric chart as inline SVG, drawn on the server.
+
+No chart library and no JavaScript: the incident page works on any phone and every
+asset comes from OASIS. The chart shows one metric of one service around the onset,
+with the onset and any deployment in the window marked, so a reader sees at a glance
+whether the errors began with the change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from html import escape
+
+from oasis.incidents import Incident
+from oasis.store import SignalStore
+
+WIDTH, HEIGHT = 640, 220
+LEFT, RIGHT, TOP, BOTTOM = 48, 12, 16, 28  # room for axis labels
+LEAD = timedelta(minutes=30)  # how much calm before the onset the reader sees
+MAX_BUCKETS = 120  # enough resolution for a phone screen; bounds the query
+
+
+@dataclass(frozen=True, slots=True)
+class ChartData:
+    """What to draw: one metric's mean per bucket, the onset and deployments in the window."""
+
+    service: str
+    metric: str
+    start: datetime
+    end: datetime
+    points: list[tuple[datetime, float]]
+    onset: datetime
+    deployments: list[tuple[datetime, str]]
+
+
+def chart_data(store: SignalStore, incident: Incident, now: datetime) -> ChartData | None:
+    """The root-cause service's error_rate, else the first anomalous metric with data,
+    from 30 minutes before the onset to `now`; None when no metric has data."""
+    start = incident.started_at - LEAD
+    end = max(now, incident.started_at + timedelta(minutes=1))
+    bucket = max(60, int((end - start).total_seconds() // MAX_BUCKETS))
+    for service, metric in _candidates(incident):
+        stats = store.metric_stats(start, end, bucket_seconds=bucket, service=service,
+                                   name=metric)
+        if stats:
+            points = sorted((s.bucket, s.mean) for s in stats)
+            deploys = [(d.timestamp, d.version)
+                       for d in store.deployments(start, end, service=service)]
+            return ChartData(service, metric, start, end, points, incident.started_at,
+                             deploys)
+    return None
+
+
+def _candidates(incident: Incident) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    if incident.root_cause_service:
+        found.append((incident.root_cause_service, "error_rate"))
+    for item in incident.evidence:
+        pair = (item.get("service"), item.get("signal"))
+        if isinstance(pair[0], str) and isinstance(pair[1], str) and pair not in found:
+            found.append((pair[0], pair[1]))
+    return found
+
+
+def render_svg(data: ChartData) -> str:
+    """The chart as an `<svg>` element, scaled to its container's width."""
+    span = max((data.end - data.start).total_seconds(), 1.0)
+    top = max((v for _, v in data.points), default=1.0) or 1.0
+    inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+    def x(at: datetime) -> float:
+        share = (at - data.start).total_seconds() / span
+        return round(LEFT + min(max(share, 0.0), 1.0) * inner_w, 1)
+
+    def y(value: float) -> float:
+        return round(TOP + inner_h - (value / top) * inner_h, 1)
+
+    line = " ".join(f"{x(at)},{y(v)}" for at, v in data.points)
+    label = f"{data.service} {data.metric}"
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">',
+        f'<title>{escape(label)}</title>',
+        f'<line class="axis" x1="{LEFT}" y1="{TOP + inner_h}" x2="{WIDTH - RIGHT}" '
+        f'y2="{TOP + inner_h}"/>',
+        f'<text class="tick" x="{LEFT - 4}" y="{TOP + 4}" text-anchor="end">{top:.3g}</text>',
+        f'<text class="tick" x="{LEFT - 4}" y="{TOP + inner_h}" text-anchor="end">0</text>',
+        f'<text class="tick" x="{LEFT}" y="{HEIGHT - 8}">{data.start:%H:%M}Z</text>',
+        f'<text class="tick" x="{WIDTH - RIGHT}" y="{HEIGHT - 8}" '
+        f'text-anchor="end">{data.end:%H:%M}Z</text>',
+        f'<polyline class="series" points="{line}"/>',
+    ]
+    parts += _marker("marker-onset", x(data.onset), inner_h, f"onset {data.onset:%H:%M}Z")
+    for at, version in data.deployments:
+        parts += _marker("marker-deploy", x(at), inner_h, f"deploy {version} {at:%H:%M}Z")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _marker(kind: str, at_x: float, inner_h: int, text: str) -> list[str]:
+    return [f'<g class="{kind}"><line x1="{at_x}" y1="{TOP}" x2="{at_x}" '
+            f'y2="{TOP + inner_h}"/><text x="{at_x + 3}" y="{TOP + 10}">{escape(text)}</text>'
+            f'</g>']

@@ -1,0 +1,69 @@
+"""Templates and who-is-looking for the console pages.
+
+Pages answer people, not programs: someone not signed in is sent to the login page
+(303) instead of getting a JSON 401, and a role too low for an action is a readable
+403 page. Jinja autoescaping is on for every template, so log lines and titles from
+the outside world are shown, never run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import HTTPException, Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from oasis.auth import Principal, Role
+from oasis.auth.deps import auth_context
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+
+_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(
+    default=True, default_for_string=True), trim_blocks=True, lstrip_blocks=True)
+
+
+def page(request: Request, template: str, *, status: int = 200,
+         principal: Principal | None = None, **context: Any) -> HTMLResponse:
+    """Render `template` with the signed-in principal and the nav in its context."""
+    auth = auth_context(request)
+    html = _env.get_template(template).render(
+        principal=principal, auth_enabled=auth.settings.enabled, path=request.url.path,
+        can=lambda role: principal is not None and principal.role.allows(Role(role)),
+        **context)
+    return HTMLResponse(html, status_code=status)
+
+
+def viewer(request: Request) -> Principal:
+    """FastAPI dependency for pages: the principal, or a redirect to /login (303)."""
+    try:
+        return auth_context(request).authenticate(request)
+    except HTTPException as exc:
+        if exc.status_code != 401:
+            raise
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise HTTPException(303, "log in first",
+                            headers={"Location": f"/login?next={quote(target, safe='')}"}) from None
+
+
+def forbidden(request: Request, principal: Principal, needed: Role) -> HTMLResponse:
+    """The 403 page: what role the action needs and what the person has."""
+    return page(request, "error.html", status=403, principal=principal,
+                title="Not allowed",
+                message=f"{needed.value} role needed; you are {principal.role.value}")
+
+
+def problem(request: Request, principal: Principal, status: int, title: str,
+            message: str) -> HTMLResponse:
+    return page(request, "error.html", status=status, principal=principal, title=title,
+                message=message)
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site paths after login, so the form cannot bounce people elsewhere."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
