@@ -5,6 +5,8 @@ bad input answered without dropping the socket, strangers refused."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,6 +20,7 @@ from oasis.api import create_app
 from oasis.config import Settings
 from oasis.incidents import Incident, IncidentStore, Severity, Status, TimelineEvent
 from oasis.web import chat
+from tests.servers import serving
 
 ORG = Path(__file__).resolve().parents[1] / "examples" / "organisation.yaml"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -178,11 +181,92 @@ def test_only_an_approver_can_approve_from_chat(secured: TestClient) -> None:
 
 
 def test_unauthenticated_connections_are_refused(secured: TestClient) -> None:
-    with pytest.raises(WebSocketDisconnect) as refused:
-        with secured.websocket_connect("/ws/chat") as ws:
-            ws.receive_json()
+    with pytest.raises(WebSocketDisconnect) as refused, \
+            secured.websocket_connect("/ws/chat") as ws:
+        ws.receive_json()
     assert refused.value.code == 1008
     bad = {"Authorization": "Bearer oasis_nope_nope"}
-    with pytest.raises(WebSocketDisconnect):
-        with secured.websocket_connect("/ws/chat", headers=bad) as ws:
-            ws.receive_json()
+    with pytest.raises(WebSocketDisconnect), \
+            secured.websocket_connect("/ws/chat", headers=bad) as ws:
+        ws.receive_json()
+
+
+# The page's script, run by Node against a real server with a stand-in DOM. Its first
+# socket is closed right after the question goes out, before any ack can arrive.
+HARNESS = r"""
+const fs = require("fs");
+const [script, host] = process.argv.slice(2);
+function element() {
+  return {children: [], dataset: {}, handlers: {}, textContent: "", className: "",
+    classList: {add() {}, remove() {}},
+    appendChild(c) { this.children.push(c); return c; },
+    get childElementCount() { return this.children.length; },
+    addEventListener(kind, fn) { this.handlers[kind] = fn; }};
+}
+const els = {log: element(), status: element(), form: element(), text: element()};
+globalThis.document = {getElementById: (id) => els[id], createElement: element};
+const saved = {};
+globalThis.localStorage = {getItem: (k) => saved[k] ?? null,
+                           setItem: (k, v) => { saved[k] = String(v); }};
+globalThis.location = {protocol: "http:", host};
+const sent = [];
+let sockets = 0;
+const Real = WebSocket;
+globalThis.WebSocket = class extends Real {
+  constructor(url) { super(url); this.n = ++sockets; }
+  send(data) {
+    sent.push({socket: this.n, message: JSON.parse(data)});
+    super.send(data);
+    if (this.n === 1 && JSON.parse(data).type === "ask") this.close();
+  }
+};
+const statuses = [];
+setInterval(() => statuses.push(els.status.textContent), 20);
+eval(fs.readFileSync(script, "utf8"));
+function answers() { return els.log.children.filter((c) => c.className === "msg out"); }
+const asked = setInterval(() => {
+  if (els.status.textContent !== "online") return;
+  clearInterval(asked);
+  els.text.value = "How do I drain node groups before the EKS upgrade?";
+  els.form.handlers.submit({preventDefault() {}});
+}, 20);
+const started = Date.now();
+setInterval(() => {
+  const done = answers().length > 0 && sockets >= 2;
+  if (!done && Date.now() - started < 10000) return;
+  setTimeout(() => {  // a little longer, to see that nothing arrives twice
+    console.log(JSON.stringify({sockets, statuses: [...new Set(statuses)],
+      asks: sent.filter((s) => s.message.type === "ask"),
+      answers: answers().map((a) => ({text: a.textContent,
+        sources: (a.children[0] || {children: []}).children.map((li) => li.textContent)}))}));
+    process.exit(0);
+  }, 500);
+}, 50);
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run chat.js")
+def test_the_page_resends_an_unacknowledged_question_once_after_reconnecting(
+        tmp_path: Path) -> None:
+    app = create_app(settings_for(tmp_path), monitor=False)
+    app.include_router(chat.router)
+    with serving(app) as url:
+        app.state.knowledge.add_text("runbooks/eks-upgrade.md", RUNBOOK)
+        harness = tmp_path / "harness.js"
+        harness.write_text(HARNESS)
+        script = Path(chat.__file__).parent / "static" / "chat.js"
+        run = subprocess.run(["node", "--experimental-websocket", "--no-warnings",
+                              str(harness), str(script), url.removeprefix("http://")],
+                             capture_output=True, text=True, timeout=30)
+        assert run.returncode == 0, run.stderr
+        seen = json.loads(run.stdout)
+        classified = len(app.state.response.audit.records(kind="act.classified"))
+    assert seen["sockets"] >= 2 and "connecting" in seen["statuses"]
+    assert any(s.startswith("offline, retrying in") for s in seen["statuses"])
+    asks = seen["asks"]
+    assert len(asks) == 2 and asks[0]["socket"] == 1 and asks[1]["socket"] >= 2
+    assert asks[0]["message"]["id"] == asks[1]["message"]["id"]  # same id, resent once
+    assert classified == 1  # the server acted on it once
+    [answer] = seen["answers"]  # and the page shows it once, with its source
+    assert "drain" in answer["text"].lower()
+    assert any("runbooks/eks-upgrade.md" in s for s in answer["sources"])

@@ -116,7 +116,7 @@
             }
           });
         }
-        //resendUnacked();
+        resendUnacked();
         clearInterval(pinger);
         pinger = setInterval(function () {
           if (socket.readyState !== WebSocket.OPEN) return;
