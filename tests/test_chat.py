@@ -166,13 +166,14 @@ def proposed_action(client: TestClient) -> str:
 def test_only_an_approver_can_approve_from_chat(secured: TestClient) -> None:
     action = proposed_action(secured)
     with secured.websocket_connect("/ws/chat", headers=key(secured, "viewer", "vic")) as ws:
-        hello(ws)
+        vics = hello(ws)["conversation_id"]
         send(ws, "approve", "a1", incident_id="inc-1", action_id=action)
         refused, _ = until(ws, "error")
         assert refused["of"] == "a1" and "approver role needed" in refused["message"]
     assert secured.app.state.actions.get(action).status.value == "proposed"
     with secured.websocket_connect("/ws/chat", headers=key(secured, "approver", "ann")) as ws:
-        hello(ws)
+        anns = hello(ws, vics)  # someone else's conversation is not hers to read
+        assert anns["conversation_id"] != vics and anns["history"] == []
         send(ws, "approve", "a2", incident_id="inc-1", action_id=action)
         done, _ = until(ws, "answer")
         assert done["route"] == "approve" and action in done["text"]
