@@ -227,3 +227,26 @@ def test_approver_approves_after_confirmation(secured: TestClient) -> None:
     assert secured.app.state.incidents.get("inc-1").status is Status.APPROVED
     secured.get("/logout")
     assert secured.get("/", follow_redirects=False).status_code == 303
+
+
+def test_events_and_tickets_show_decision_reason_owner_team_and_status(
+        tmp_path: Path) -> None:
+    org = Path(__file__).resolve().parents[1] / "examples" / "organisation.yaml"
+    settings = Settings(data_dir=tmp_path / "data", notify={"email_enabled": False},
+                        knowledge={"embedder": "none"}, triage={"organisation_file": org})
+    with TestClient(_console(settings)) as c:
+        sent = c.post("/api/v1/events/report", params={"wait": True}, json={
+            "text": "EKS clusters <b>failing</b> to schedule pods after the node upgrade",
+            "reporter": "ops@example.com", "accounts": ["111122223333"],
+            "service": "EKS"}).json()["results"][0]
+        events = c.get("/events").text
+        assert sent["verdict"] in events and sent["key"] in events
+        assert "&lt;b&gt;failing&lt;/b&gt;" in events and "<b>failing" not in events
+        assert c.get("/events", params={"verdict": "nothing-like-it"}).text.count(
+            sent["key"]) == 0
+        tickets = c.get("/tickets").text
+        made = c.get("/api/v1/tickets").json()
+        assert made and sent["verdict"] == "accept"
+        for t in made:
+            assert t["id"] in tickets and t["team"] in tickets and t["status"] in tickets
+        assert c.get("/tickets", params={"status": "bogus"}).status_code == 400
