@@ -99,7 +99,7 @@ class OheroAct:
         if self.consult is None:
             return ActResult("consult", why, "The knowledge base is not set up here yet.")
         answer = self.consult(text)
-        citations = [c if isinstance(c, dict) else getattr(c, "__dict__", {})
+        citations = [c if isinstance(c, dict) else c.to_dict()
                      for c in getattr(answer, "citations", [])]
         return ActResult("consult", why, getattr(answer, "text", str(answer)),
                          citations=citations)
