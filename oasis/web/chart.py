@@ -91,14 +91,19 @@ def render_svg(data: ChartData) -> str:
         f'text-anchor="end">{data.end:%H:%M}Z</text>',
         f'<polyline class="series" points="{line}"/>',
     ]
-    parts += _marker("marker-onset", x(data.onset), inner_h, f"onset {data.onset:%H:%M}Z")
-    for at, version in data.deployments:
-        parts += _marker("marker-deploy", x(at), inner_h, f"deploy {version} {at:%H:%M}Z")
+    parts += _marker("marker-onset", x(data.onset), inner_h, f"onset {data.onset:%H:%M}Z",
+                     TOP + 10)
+    # Deployment labels sit lower, so a deploy just before the onset stays readable.
+    for n, (at, version) in enumerate(data.deployments):
+        parts += _marker("marker-deploy", x(at), inner_h, f"deploy {version} {at:%H:%M}Z",
+                         TOP + 26 + 14 * (n % 3))
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _marker(kind: str, at_x: float, inner_h: int, text: str) -> list[str]:
+def _marker(kind: str, at_x: float, inner_h: int, text: str, label_y: int) -> list[str]:
+    # Labels right of the line, or left of it near the right edge, so none is clipped.
+    anchor, dx = ("end", -3) if at_x > WIDTH * 0.75 else ("start", 3)
     return [f'<g class="{kind}"><line x1="{at_x}" y1="{TOP}" x2="{at_x}" '
-            f'y2="{TOP + inner_h}"/><text x="{at_x + 3}" y="{TOP + 10}">{escape(text)}</text>'
-            f'</g>']
+            f'y2="{TOP + inner_h}"/><text x="{at_x + dx}" y="{label_y}" '
+            f'text-anchor="{anchor}">{escape(text)}</text></g>']
