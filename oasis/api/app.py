@@ -13,8 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi.staticfiles import StaticFiles
 
 import oasis
+from oasis import web
 from oasis.agents.consultant import ModelAnswerer
 from oasis.api.routes import (
     actions,
@@ -34,6 +36,7 @@ from oasis.monitor import Monitor
 from oasis.respond.wiring import build_response
 from oasis.store import SignalStore, open_signal_store
 from oasis.triage.wiring import TriageNotConfigured, build_triage
+from oasis.web import chat
 
 log = logging.getLogger(__name__)
 SETTLE_SECONDS = 30  # how long after a minute's last record other services' may still come
@@ -105,6 +108,9 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
     app.include_router(links.router)
     app.include_router(events.router)
     app.include_router(consult.router)
+    app.include_router(web.router)
+    app.include_router(chat.router)
+    app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     if settings.slack.signing_secret is not None:
         from oasis.api.slack_handlers import ServiceSlackHandlers
         from oasis.slack.app import create_slack_router

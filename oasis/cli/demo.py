@@ -101,6 +101,7 @@ def demo(
     control = start_control_server(sim.fleet, control_port)
     onset_in = (sim.truth.onset - clock.origin).total_seconds() / speed
     console.print(f"""[bold]OASIS demo[/]  data in {demo_dir}
+  console         {url}/   (chat: {url}/static/chat.html)
   API docs        {url}/docs
   incidents       {url}/api/v1/incidents
   fleet control   http://127.0.0.1:{control_port}/fleet
