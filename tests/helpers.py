@@ -33,3 +33,24 @@ def deployment(minute: float, version: str, service: str = "checkout",
 
 def ndjson(*docs: Any) -> bytes:
     return b"".join(orjson.dumps(d) + b"\n" for d in docs)
+
+
+def seed_bad_deploy_incident(settings: Any, incident_id: str = "inc-1",
+                             service: str = "api") -> None:
+    """An analysed incident whose suspected change a rollback would undo, in the settings'
+    state database, for tests of what people decide about it."""
+    from oasis.incidents import Incident, IncidentStore, Severity, Status, TimelineEvent
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = IncidentStore(settings.incident_db_url)
+    store.create(Incident(incident_id, Status.ANALYSIS_COMPLETE, Severity.HIGH, "errors",
+                          [service], service, now, now, now, suspected_change={
+                              "service": service, "version": "2", "previous_version": "1",
+                              "minutes_before_onset": 1}),
+                 TimelineEvent(now, "detected", "seen"))
+    store.close()
+
+
+FLEET_NOWHERE = {"executors": [{"type": "fleet", "name": "sim", "url": "http://127.0.0.1:9",
+                                "kinds": ["rollback"]}]}

@@ -4,33 +4,21 @@ discharge; an approver can, and is recorded under their own name whatever the bo
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
 
 from oasis.api import create_app
 from oasis.config import Settings
-from oasis.incidents import Incident, IncidentStore, Severity, Status, TimelineEvent
-
-NOW = datetime.now(UTC).replace(microsecond=0)
+from tests.helpers import FLEET_NOWHERE, seed_bad_deploy_incident
 
 
 @pytest.fixture
 def client(tmp_path) -> Iterator[TestClient]:
     settings = Settings(data_dir=tmp_path / "data", auth={"enabled": True},
                         notify={"email_enabled": False}, respond={"interval_seconds": 0.2},
-                        remediate={"executors": [{"type": "fleet", "name": "sim",
-                                                  "url": "http://127.0.0.1:9",
-                                                  "kinds": ["rollback"]}]})
-    settings.data_dir.mkdir(parents=True)
-    store = IncidentStore(settings.incident_db_url)
-    store.create(Incident("inc-1", Status.ANALYSIS_COMPLETE, Severity.HIGH, "errors", ["api"],
-                          "api", NOW, NOW, NOW, suspected_change={
-                              "service": "api", "version": "2", "previous_version": "1",
-                              "minutes_before_onset": 1}),
-                 TimelineEvent(NOW, "detected", "seen"))
-    store.close()
+                        remediate=FLEET_NOWHERE)
+    seed_bad_deploy_incident(settings)
     with TestClient(create_app(settings)) as c:
         yield c
 
@@ -85,17 +73,8 @@ def test_slack_buttons_decide_only_for_slack_users_with_the_approver_role(tmp_pa
     secret = "slack-signing-secret"
     settings = Settings(data_dir=tmp_path / "data", notify={"email_enabled": False},
                         slack={"signing_secret": secret}, respond={"interval_seconds": 0.2},
-                        remediate={"executors": [{"type": "fleet", "name": "sim",
-                                                  "url": "http://127.0.0.1:9",
-                                                  "kinds": ["rollback"]}]})
-    settings.data_dir.mkdir(parents=True)
-    store = IncidentStore(settings.incident_db_url)
-    store.create(Incident("inc-1", Status.ANALYSIS_COMPLETE, Severity.HIGH, "errors", ["api"],
-                          "api", NOW, NOW, NOW, suspected_change={
-                              "service": "api", "version": "2", "previous_version": "1",
-                              "minutes_before_onset": 1}),
-                 TimelineEvent(NOW, "detected", "seen"))
-    store.close()
+                        remediate=FLEET_NOWHERE)
+    seed_bad_deploy_incident(settings)
 
     def click(client: TestClient, user: str, action: str) -> None:
         payload = {"type": "block_actions", "user": {"id": user}, "actions": [{
