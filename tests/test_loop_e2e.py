@@ -49,6 +49,7 @@ def test_demo_loop_with_a_person_approving_from_the_email(tmp_path: Path) -> Non
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
         [*OASIS, "demo", "--speed", "120", "--approve-after", "-1", "--duration", "240",
+         "--keep-running",  # it would stop by itself once resolved, racing our last reads
          "--port", str(port), "--control-port", str(control), "--smtp-port", str(smtp)],
         env={**os.environ, "OASIS_DATA_DIR": str(tmp_path), "COLUMNS": "200"},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -88,7 +89,8 @@ def test_demo_loop_with_a_person_approving_from_the_email(tmp_path: Path) -> Non
         report = wait_for("the final report", lambda: [
             m for m in mailbox.messages() if "resolved" in m["subject"].lower()], 30, proc)
         assert "roll back checkout-service" in text_of(report[0])
-        proc.wait(60)  # the demo ends by itself once the incident is closed
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        proc.wait(60)
         assert proc.returncode == 0
     finally:
         if proc.poll() is None:
