@@ -38,6 +38,7 @@ bench: install
 	$(BIN)/oasis eval agents
 	$(BIN)/oasis eval triage --events 300
 	$(BIN)/python bench/kb_recall.py
+	$(BIN)/python bench/console.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
