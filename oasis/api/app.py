@@ -9,7 +9,7 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -33,13 +33,13 @@ from oasis.config import Settings, load_settings
 from oasis.incidents import IncidentStore
 from oasis.knowledge import KnowledgeBase
 from oasis.monitor import Monitor
+from oasis.monitor.monitor import signals_now
 from oasis.respond.wiring import build_response
 from oasis.store import SignalStore, open_signal_store
 from oasis.triage.wiring import TriageNotConfigured, build_triage
 from oasis.web import chat
 
 log = logging.getLogger(__name__)
-SETTLE_SECONDS = 30  # how long after a minute's last record other services' may still come
 
 
 def create_app(settings: Settings | None = None, *, store: SignalStore | None = None,
@@ -135,26 +135,16 @@ async def _monitor_loop(app: FastAPI) -> None:
             # history therefore flows through in order, and a simulator running at N x real
             # time is followed. Records older than the last checked minute are stored but
             # not re-checked.
-            latest = await run_in_threadpool(app.state.store.latest_timestamp)
-            if latest is None:
+            now = await run_in_threadpool(signals_now, app.state.store)
+            if now is None:
                 await asyncio.sleep(settings.detect.check_interval_seconds)
                 continue
-            now = latest - timedelta(seconds=SETTLE_SECONDS)
             changed = await run_in_threadpool(monitor.check, now)
             for incident in changed:
                 log.info("incident %s %s: %s", incident.id, incident.status, incident.title)
         except Exception:  # one failed check must not stop the next
             log.exception("detection check failed")
         await asyncio.sleep(settings.detect.check_interval_seconds)
-
-
-async def _data_clock(app: FastAPI) -> datetime:
-    """The signals' clock: the newest record, less the settle time; the wall clock when no
-    signal has arrived yet."""
-    latest = await run_in_threadpool(app.state.store.latest_timestamp)
-    if latest is None:
-        return datetime.now(UTC)
-    return latest - timedelta(seconds=SETTLE_SECONDS)
 
 
 async def _respond_loop(app: FastAPI) -> None:
@@ -167,7 +157,7 @@ async def _respond_loop(app: FastAPI) -> None:
             # deliveries are claimed row by row, so even two would not double-run them.
             if await run_in_threadpool(app.state.incidents.acquire_lease, "responder",
                                        holder, ttl):
-                now = await _data_clock(app)
+                now = await run_in_threadpool(app.state.responder.clock)
                 await run_in_threadpool(app.state.responder.tick, now)
         except Exception:  # one failed pass must not stop the next
             log.exception("response pass failed")

@@ -29,6 +29,17 @@ log = logging.getLogger(__name__)
 MINED_LEVELS = {"WARN", "ERROR", "FATAL"}
 LOG_ROWS_PER_CHECK = 200_000
 FIRST_RAW_HOURS = 3  # raw lines read at start-up (for templates and the call graph)
+SETTLE_SECONDS = 30  # how long after a minute's last record other services' may still come
+
+
+def signals_now(signals: SignalStore) -> datetime | None:
+    """The signals' own clock: the newest record less the settle time; None before any.
+
+    Detection and verification run on it, so backfilled history flows through in order and
+    a simulator running at N x real time is followed.
+    """
+    latest = signals.latest_timestamp()
+    return latest - timedelta(seconds=SETTLE_SECONDS) if latest is not None else None
 
 
 def floor_minute(t: datetime) -> datetime:

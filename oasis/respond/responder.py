@@ -171,12 +171,10 @@ class Responder:
                     "reason": "The approval request expired without an answer."})
 
     def _run_approved(self, data_clock: Callable[[], datetime]) -> None:
-        lease = timedelta(seconds=self.settings.action_lease_seconds)
         now = datetime.now(UTC)
+        # Running ones are listed too: if their runner died, the claim has lapsed and this
+        # pass takes them over; if not, the claim refuses and they are left alone.
         for action in self.actions.with_status([ActionStatus.APPROVED, ActionStatus.RUNNING]):
-            if action.status is ActionStatus.RUNNING and action.started_at and (
-                    now - action.started_at < lease):
-                continue  # someone is (probably) on it; the claim decides
             incident = self.incidents.get(action.incident_id)
             if incident.status is S.APPROVED:
                 incident = self._move(incident.id, S.MITIGATING, "deployment-specialist",

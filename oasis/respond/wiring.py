@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from oasis.agents.factory import make_analyst, specialist_model
 from oasis.approve import LinkLedger, LinkSigner
@@ -12,6 +12,7 @@ from oasis.audit import AuditLog
 from oasis.config import Settings
 from oasis.detect.graph import CallGraph
 from oasis.incidents import IncidentStore
+from oasis.monitor.monitor import signals_now
 from oasis.notify import Outbox, channels_from
 from oasis.remediate import Executors
 from oasis.respond.actions import ActionStore
@@ -34,13 +35,11 @@ class ResponseKit:
         self.executors.close()
 
 
-def data_clock(signals: SignalStore | None, settle_seconds: float = 30.0):
-    """The signals' clock: the newest record less a settle time, or the wall clock when
-    there is none yet."""
+def data_clock(signals: SignalStore | None):
+    """The signals' clock (`oasis.monitor.monitor.signals_now`), or the wall clock when no
+    signal has arrived yet."""
     def now() -> datetime:
-        latest = signals.latest_timestamp() if signals is not None else None
-        wall = datetime.now(UTC)
-        return latest - timedelta(seconds=settle_seconds) if latest else wall
+        return (signals_now(signals) if signals is not None else None) or datetime.now(UTC)
     return now
 
 
