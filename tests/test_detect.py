@@ -6,12 +6,8 @@ import math
 import random
 
 from oasis.detect.baseline import DAY, expect
-from oasis.detect.detectors import (
-    ErrorRateDetector,
-    MetricDetector,
-    NewErrorDetector,
-    poisson_tail,
-)
+from oasis.detect.detectors import ErrorRateDetector, NewErrorDetector, poisson_tail
+from oasis.detect.metric import MetricDetector
 from oasis.detect.settings import DetectSettings
 from oasis.detect.window import SignalWindow, to_minute
 

@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from oasis.detect.anomaly import Anomaly
-from oasis.detect.detectors import ErrorRateDetector, MetricDetector, NewErrorDetector
+from oasis.detect.detectors import ErrorRateDetector, NewErrorDetector
 from oasis.detect.graph import CallGraph
+from oasis.detect.metric import MetricDetector
 from oasis.detect.settings import DetectSettings
 from oasis.detect.templates import TemplateMiner
 from oasis.detect.window import ERROR_LEVEL_NAMES, SignalWindow, to_minute, window_sum

@@ -1,0 +1,266 @@
+"""The metric detector: level shifts and steady climbs against the last two hours (and
+earlier days), and what a streaming scorer per series flags against days of memory.
+
+It is the one detector that keeps state between checks (a scorer per series, fed every
+minute exactly once, in time order), so replay and live still agree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from oasis.detect.anomaly import Anomaly, Role
+from oasis.detect.baseline import expect
+from oasis.detect.detectors import squash, walk_back
+from oasis.detect.settings import DetectSettings
+from oasis.detect.streaming import StreamingScorer, StreamingSettings
+from oasis.detect.window import SignalWindow, from_minute, guard_for
+
+
+@dataclass(frozen=True, slots=True)
+class _Flag:
+    """A minute the streaming scorer marked anomalous, and the long-run level and spread it
+    was scored against (taken before the scorer learnt the minute)."""
+
+    minute: int
+    value: float
+    mean: float
+    spread: float
+    deviation: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Alarm:
+    """A flag that passed the level check's rules, reported once the latest minutes all
+    lie beyond `threshold` (a shift, not a spike)."""
+
+    flag: _Flag
+    sign: int
+    threshold: float
+
+
+class _SeriesStream:
+    """The streaming scorer of one series, the last minute it was fed, and its alarm."""
+
+    def __init__(self, settings: StreamingSettings, first_minute: int) -> None:
+        self.scorer = StreamingScorer(settings)
+        self.first_minute = first_minute
+        self.fed_until = first_minute - 1
+        self.alarm: _Alarm | None = None
+
+    def feed(self, series: dict[int, float], minute: int, frozen: int | None) -> _Flag | None:
+        """Feed every minute not yet fed up to `minute`, oldest first; the latest flag.
+
+        Minutes at or after `frozen` (the service's open incident) are skipped for good: an
+        outage must not become what the scorer thinks is normal.
+        """
+        last = minute if frozen is None else min(minute, frozen - 1)
+        flag = None
+        for m in range(self.fed_until + 1, last + 1):
+            value = series.get(m)
+            if value is None or not math.isfinite(value):
+                continue
+            level = self.scorer.deviation.level
+            mean, spread = (level.mean(), level.std()) if len(level) else (value, 0.0)
+            point = self.scorer.add(value)
+            if point.anomalous and point.deviation is not None:
+                flag = _Flag(m, value, mean, spread, point.deviation)
+        self.fed_until = max(self.fed_until, minute)
+        return flag
+
+
+class MetricDetector:
+    """Level shifts (robust z-score on every one of the latest minutes) and steady climbs
+    (Theil-Sen slope with Kendall's tau) on any metric name; on series with a day of
+    history, also what the streaming scorer flags against days of memory (slow climbs to a
+    level never seen, which a two-hour baseline follows instead of flagging)."""
+
+    name = "metric"
+
+    def __init__(self, settings: DetectSettings) -> None:
+        self.s = settings
+        self.streams: dict[tuple[str, str], _SeriesStream] = {}
+
+    def role(self, metric: str) -> tuple[Role, int]:
+        """Whether the metric is a symptom or context, and which way is worse (+1/-1/0)."""
+        cfg, lower = self.s.metrics, metric.lower()
+        if any(k in lower for k in cfg.worse_when_higher):
+            return "symptom", 1
+        if any(k in lower for k in cfg.worse_when_lower):
+            return "symptom", -1
+        if any(k in lower for k in cfg.context_only):
+            return "context", 0
+        return "symptom", 0
+
+    def load_bound(self, metric: str) -> bool:
+        lower = metric.lower()
+        return any(k in lower for k in self.s.metrics.load_bound)
+
+    def detect(self, window: SignalWindow, minute: int) -> Iterator[Anomaly]:
+        found = list(self._detect(window, minute))
+        # Resource use that grew no faster than the service's traffic is the load, not a
+        # fault: it explains an incident but does not open one.
+        traffic: dict[str, float] = {}
+        for a in found:
+            if a.role == "context" and a.expected > 0:
+                traffic[a.service] = max(traffic.get(a.service, 1.0), a.observed / a.expected)
+        for a in found:
+            load = traffic.get(a.service)
+            if (a.role == "symptom" and load and a.expected > 0 and self.load_bound(a.signal)
+                    and a.observed / a.expected <= 1.25 * load):
+                a.role = "context"
+                a.summary += f", in line with traffic x{load:.1f}"
+            yield a
+
+    def _detect(self, window: SignalWindow, minute: int) -> Iterator[Anomaly]:
+        for (service, metric), series in window.metrics.items():
+            role, worse = self.role(metric)
+            # The scorer is fed on every check so it has its history when the gate opens;
+            # the two-hour checks keep precedence, it only adds what they miss.
+            streamed = self._streamed(window, service, metric, series, minute, role, worse)
+            found = self._recent(window, service, metric, series, minute, role, worse)
+            if found is not None or streamed is not None:
+                yield found or streamed
+
+    def _recent(self, window: SignalWindow, service: str, metric: str,
+                series: dict[int, float], minute: int, role: Role,
+                worse: int) -> Anomaly | None:
+        """The level and trend checks against the last two hours (and earlier days)."""
+        cfg = self.s.metrics
+        if minute - window.metric_first[(service, metric)] < self.s.min_history_minutes:
+            return None
+        if minute not in series:
+            return None
+        guard = guard_for(window, service, minute, max(self.s.guard_minutes, cfg.window_minutes))
+        base = expect(series, minute, recent=self.s.baseline_minutes, guard=guard,
+                      min_points=self.s.min_history_minutes // 2)
+        if base is None:
+            return None
+        floor = max(0.02 * abs(base.value), 1e-6)
+        found = self._level(service, metric, series, minute, base, floor, role, worse)
+        if found is None and worse >= 0 and role == "symptom":
+            found = self._trend(service, metric, series, minute, base, floor)
+        return found
+
+    def _streamed(self, window: SignalWindow, service: str, metric: str,
+                  series: dict[int, float], minute: int, role: Role,
+                  worse: int) -> Anomaly | None:
+        """Feed the series' scorer; its flag once the series has stayed beyond it."""
+        cfg = self.s.metrics
+        if not series:  # silent for longer than the window keeps: start afresh if it returns
+            self.streams.pop((service, metric), None)
+            return None
+        stream = self.streams.get((service, metric))
+        if stream is None:
+            stream = self.streams[(service, metric)] = _SeriesStream(cfg.streaming, min(series))
+        frozen = window.freeze.get(service)
+        flag = stream.feed(series, minute, frozen)
+        # Flags older than a check's few minutes are history (a backfill), not news.
+        if (flag is not None and flag.minute > minute - cfg.window_minutes
+                and flag.minute - stream.first_minute >= cfg.streaming_min_history_minutes):
+            stream.alarm = self._alarm(flag, worse)
+        alarm = stream.alarm
+        if alarm is None:
+            return None
+        w = cfg.window_minutes
+        if not all((series.get(m, alarm.threshold) - alarm.threshold) * alarm.sign > 0
+                   for m in range(minute - w + 1, minute + 1)):
+            if minute - alarm.flag.minute >= 2 * w:  # a spike that did not last
+                stream.alarm = None
+            return None
+        # Reported once: the incident it opens freezes the service, and from then on the
+        # level check against the pre-incident baseline keeps it open while it lasts.
+        stream.alarm = None
+        flag, observed = alarm.flag, series[minute]
+        ratio = max(observed, 1e-9) / max(flag.mean, 1e-9)
+        onset = walk_back(series, minute, alarm.threshold, below=alarm.sign < 0)
+        return Anomaly(
+            service, self.name, f"metric:{metric}", from_minute(onset), observed,
+            flag.mean, flag.deviation / (flag.deviation + cfg.streaming.z_half),
+            f"{service}: {metric} {observed:.4g}, {flag.mean:.4g} long-run mean"
+            + (f" ({'+' if ratio >= 1 else ''}{(ratio - 1) * 100:.0f} %)"
+               if abs(flag.mean) >= 1e-3 else ""),
+            role=role, detail={"metric": metric, "check": "streaming",
+                               "deviation": round(flag.deviation, 1)})
+
+    def _alarm(self, flag: _Flag, worse: int) -> _Alarm | None:
+        """An alarm from a flag that passes the level check's rules: the worse direction
+        and at least `min_relative_change` from the long-run mean."""
+        cfg = self.s.metrics
+        sign = 1 if flag.value >= flag.mean else -1
+        if worse and sign != worse:
+            return None
+        if abs(flag.value - flag.mean) < cfg.min_relative_change * abs(flag.mean):
+            return None
+        floor = max(0.02 * abs(flag.mean), 1e-6)
+        threshold = flag.mean + sign * max(cfg.z / 2 * max(flag.spread, floor),
+                                           abs(flag.mean) * cfg.min_relative_change / 2)
+        return _Alarm(flag, sign, threshold)
+
+    def _level(self, service, metric, series, minute, base, floor, role, worse):
+        cfg = self.s.metrics
+        recent = [series.get(m) for m in range(minute - cfg.window_minutes + 1, minute + 1)]
+        if any(v is None for v in recent):
+            return None
+        zs = [base.z(v, floor) for v in recent]
+        sign = 1 if zs[-1] > 0 else -1
+        if worse and sign != worse:
+            return None
+        if not all(z * sign >= cfg.z for z in zs):
+            return None
+        current = recent[-1]
+        change = abs(current - base.value) / max(abs(base.value), 1e-9)
+        if change < cfg.min_relative_change:
+            return None
+        threshold = base.value + sign * max(cfg.z / 2 * max(base.spread, floor),
+                                            abs(base.value) * cfg.min_relative_change / 2)
+        onset = walk_back(series, minute, threshold, below=sign < 0)
+        ratio = max(current, 1e-9) / max(base.value, 1e-9)
+        return Anomaly(
+            service, self.name, f"metric:{metric}", from_minute(onset), current, base.value,
+            squash(ratio if sign > 0 else 1 / max(ratio, 1e-9), 10),
+            f"{service}: {metric} {current:.4g}, {base.value:.4g} expected"
+            + (f" ({'+' if sign > 0 else ''}{(ratio - 1) * 100:.0f} %)"
+               if abs(base.value) >= 1e-3 else ""),
+            role=role, detail={"metric": metric, "seasonal": base.seasonal})
+
+    def _trend(self, service, metric, series, minute, base, floor):
+        cfg = self.s.metrics
+        points = [(m, series[m]) for m in range(minute - cfg.trend_minutes + 1, minute + 1)
+                  if m in series]
+        if len(points) < cfg.trend_minutes * 0.8:
+            return None
+        noise = max(base.spread, floor)
+        current = points[-1][1]
+        # A climb that earlier days also had at this hour (seasonal expectation) is normal.
+        if current - base.value < cfg.trend_min_rise / 2 * noise:
+            return None
+        slope = _theil_sen(points)
+        rise = slope * cfg.trend_minutes
+        if rise < cfg.trend_min_rise * noise or _kendall_tau(points) < cfg.trend_min_tau:
+            return None
+        onset = walk_back(series, minute, base.value + 2 * noise, limit=3 * cfg.trend_minutes)
+        return Anomaly(
+            service, "metric_trend", f"trend:{metric}", from_minute(onset), current,
+            base.value, min(1.0, rise / (4 * cfg.trend_min_rise * noise)),
+            f"{service}: {metric} climbing steadily, {slope:+.3g}/min, now {current:.4g}",
+            detail={"metric": metric, "slope_per_minute": round(slope, 4)})
+
+
+def _theil_sen(points: list[tuple[int, float]]) -> float:
+    slopes = sorted((y2 - y1) / (x2 - x1) for i, (x1, y1) in enumerate(points)
+                    for x2, y2 in points[i + 1:] if x2 != x1)
+    return slopes[len(slopes) // 2] if slopes else 0.0
+
+
+def _kendall_tau(points: list[tuple[int, float]]) -> float:
+    concordant = discordant = 0
+    for i, (x1, y1) in enumerate(points):
+        for x2, y2 in points[i + 1:]:
+            s = (x2 - x1) * (y2 - y1)
+            concordant += s > 0
+            discordant += s < 0
+    total = concordant + discordant
+    return (concordant - discordant) / total if total else 0.0
