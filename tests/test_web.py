@@ -1,8 +1,10 @@
 """The web console: every page renders, filters, escaping, the server-side chart, login,
-and who may approve; decisions taken on a page reach the same responder as the API."""
+and who may approve; decisions taken on a page reach the same responder as the API.
+Forms are posted with the CSRF token their page carries, as a browser would."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -92,8 +94,25 @@ def secured(tmp_path: Path) -> Iterator[TestClient]:
         yield c
 
 
+def form_token(client: TestClient, path: str) -> str:
+    """The CSRF token in the form of the page at `path`."""
+    page = client.get(path)
+    assert page.status_code == 200, page.text
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, f"no CSRF field on {path}"
+    return found.group(1)
+
+
+def browser_token(client: TestClient) -> str:
+    """This browser's CSRF token, as every page's `<meta name="csrf-token">` carries it."""
+    found = re.search(r'<meta name="csrf-token" content="([^"]+)"', client.get("/").text)
+    assert found
+    return found.group(1)
+
+
 def login(client: TestClient, name: str, password: str) -> None:
-    r = client.post("/login", data={"name": name, "password": password, "next": "/"},
+    r = client.post("/login", data={"name": name, "password": password, "next": "/",
+                                    "csrf_token": form_token(client, "/login")},
                     follow_redirects=False)
     assert r.status_code == 303, r.text
 
@@ -179,11 +198,18 @@ def test_local_admin_approves_after_confirmation(client: TestClient) -> None:
     confirm = client.get("/incidents/inc-1/actions/act-1/approve")
     assert confirm.status_code == 200 and "Approve this action?" in confirm.text
     assert client.app.state.actions.get("act-1").status.value == "proposed"  # GET decides nothing
-    r = client.post("/incidents/inc-1/actions/act-1/approve", data={"note": "go"},
-                    follow_redirects=False)
+    # Without a login there is no session to bind a token to: a per-browser cookie is one,
+    # so another site still cannot post here through this browser.
+    token = form_token(client, "/incidents/inc-1/actions/act-1/approve")
+    assert "oasis_csrf" in client.cookies
+    forged = client.post("/incidents/inc-1/actions/act-1/approve", data={"note": "go"})
+    assert forged.status_code == 403 and "security token" in forged.text
+    assert client.app.state.actions.get("act-1").status.value == "proposed"
+    r = client.post("/incidents/inc-1/actions/act-1/approve",
+                    data={"note": "go", "csrf_token": token}, follow_redirects=False)
     assert r.status_code == 303
     assert client.app.state.actions.get("act-1").status.value == "approved"
-    again = client.post("/incidents/inc-1/actions/act-1/reject", data={})
+    again = client.post("/incidents/inc-1/actions/act-1/reject", data={"csrf_token": token})
     assert again.status_code == 409 and "already approved" in again.text
 
 
@@ -197,7 +223,8 @@ def test_pages_send_anonymous_people_to_login(secured: TestClient) -> None:
 
 
 def test_wrong_password_shows_the_form_again(secured: TestClient) -> None:
-    r = secured.post("/login", data={"name": "ana", "password": "nope", "next": "/"})
+    r = secured.post("/login", data={"name": "ana", "password": "nope", "next": "/",
+                                     "csrf_token": form_token(secured, "/login")})
     assert r.status_code == 401 and "wrong name or password" in r.text
     assert secured.get("/", follow_redirects=False).status_code == 303
 
@@ -220,7 +247,9 @@ def test_approver_approves_after_confirmation(secured: TestClient) -> None:
     assert "ana" in page and "/incidents/inc-1/actions/act-1/approve" in page
     confirm = secured.get("/incidents/inc-1/actions/act-1/approve")
     assert confirm.status_code == 200 and "Yes, approve" in confirm.text
-    done = secured.post("/incidents/inc-1/actions/act-1/approve", data={"note": "roll it"})
+    token = re.search(r'name="csrf_token" value="([^"]+)"', confirm.text).group(1)
+    done = secured.post("/incidents/inc-1/actions/act-1/approve",
+                        data={"note": "roll it", "csrf_token": token})
     assert done.status_code == 200 and "approved" in done.text
     action = secured.app.state.actions.get("act-1")
     assert action.status.value == "approved" and action.decided_by == "ana"

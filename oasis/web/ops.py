@@ -1,4 +1,5 @@
 """Console pages for the OHERO side and the records: events, tickets, knowledge, audit.
+(Their buttons, Accept/Discharge and ticket moves, are in `oasis.web.actions`.)
 
 Events and tickets exist only when triage is configured; otherwise the pages say why
 instead of failing. The audit export is admin-only: the trail names every actor.
@@ -17,6 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.background import BackgroundTask
 
 from oasis.auth import Principal, Role
+from oasis.triage.tickets import NEXT_STATUS
 from oasis.web.render import forbidden, page, viewer
 
 router = APIRouter(include_in_schema=False)
@@ -52,9 +54,9 @@ async def tickets_page(request: Request, who: Who,
                                         status=status or None, limit=LIMIT)
     except ValueError as exc:
         return page(request, "tickets.html", status=400, principal=who, tickets=[],
-                    team=team, ticket_status=status, error=str(exc))
+                    team=team, ticket_status=status, error=str(exc), next_status={})
     return page(request, "tickets.html", principal=who, tickets=found, team=team,
-                ticket_status=status)
+                ticket_status=status, next_status=NEXT_STATUS)
 
 
 @router.get("/knowledge", response_class=HTMLResponse)

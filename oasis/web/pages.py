@@ -3,7 +3,9 @@
 Server-rendered HTML over the same stores and responder the JSON API uses, so a
 decision taken here is the same decision (timeline, audit, execution) as one taken
 over the API, Slack or an approval link. Events, tickets, knowledge and audit pages
-live in `oasis.web.ops` and are included here, so the app mounts one router.
+live in `oasis.web.ops`, the services page in `oasis.web.services`, acknowledge/resolve,
+Accept/Discharge and ticket moves in `oasis.web.actions`; all are included here, so the
+app mounts one router. Every POST form carries a CSRF token (`oasis.web.csrf`).
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from oasis.auth import COOKIE_NAME, Principal, Role
 from oasis.auth.deps import auth_context
 from oasis.incidents import NotFoundError, Severity, Status
 from oasis.respond import DecisionError
-from oasis.web import ops
+from oasis.web import actions, csrf, ops, services
 from oasis.web.chart import chart_data, render_svg
-from oasis.web.render import forbidden, page, problem, safe_next, viewer
+from oasis.web.render import CsrfToken, csrf_refused, forbidden, page, problem, safe_next, viewer
 
 router = APIRouter(include_in_schema=False)
 router.include_router(ops.router)
+router.include_router(services.router)
+router.include_router(actions.router)
 Who = Annotated[Principal, Depends(viewer)]
 DECISIONS = ("approve", "reject")
 OPEN_ACTIONS = ("proposed",)
@@ -41,10 +45,15 @@ async def login_form(request: Request, next: str = "/") -> Response:
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request, name: Annotated[str, Form(max_length=200)] = "",
                 password: Annotated[str, Form(max_length=1000)] = "",
-                next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
+                next: Annotated[str, Form(max_length=2000)] = "/",
+                csrf_token: CsrfToken = "") -> Response:
     auth = auth_context(request)
     if not auth.settings.enabled:
         return RedirectResponse(safe_next(next), status_code=303)
+    # Checked before the password, so another site cannot sign a browser in as someone
+    # else (login CSRF) nor use the form to guess passwords.
+    if not csrf.valid(request, csrf_token):
+        return csrf_refused(request, None)
     cookie = await run_in_threadpool(auth.login, name, password) if name and password else None
     if cookie is None:
         return page(request, "login.html", status=401, next=safe_next(next), name=name,
@@ -113,10 +122,13 @@ async def confirm_decision(request: Request, incident_id: str, action_id: str,
 @router.post("/incidents/{incident_id}/actions/{action_id}/{decision}",
              response_class=HTMLResponse)
 async def decide(request: Request, incident_id: str, action_id: str, decision: str,
-                 who: Who, note: Annotated[str, Form(max_length=2000)] = "") -> Response:
+                 who: Who, note: Annotated[str, Form(max_length=2000)] = "",
+                 csrf_token: CsrfToken = "") -> Response:
     found = await _action(request, who, incident_id, action_id, decision)
     if isinstance(found, Response):
         return found
+    if not csrf.valid(request, csrf_token, who):
+        return csrf_refused(request, who)
     responder = request.app.state.responder
     act = responder.approve if decision == "approve" else responder.reject
     try:
