@@ -17,6 +17,7 @@ from oasis.notify import Outbox, channels_from
 from oasis.remediate import Executors
 from oasis.respond.actions import ActionStore
 from oasis.respond.responder import Responder
+from oasis.slack.wiring import slack_channels
 from oasis.store.base import SignalStore
 
 
@@ -55,8 +56,10 @@ def build_response(settings: Settings, incidents: IncidentStore,
     executors = Executors.from_settings(settings.remediate, settings.data_dir / "remediate")
     outbox = Outbox(settings.incident_db_url, retry=settings.notify.retry)
     audit = AuditLog.from_engine(engine)
+    channels = channels_from(settings.notify)
+    channels.update(slack_channels(settings, engine, taken=channels))
     responder = Responder(
-        incidents, actions, executors, outbox, channels_from(settings.notify), audit, signer,
+        incidents, actions, executors, outbox, channels, audit, signer,
         approve=settings.approve, notify=settings.notify, respond=settings.respond,
         dry_run=settings.remediate.dry_run,
         analyst=make_analyst(settings, executors.catalog_for, signals, incidents, graph),

@@ -3,7 +3,8 @@
 Every step and its reason goes to the audit trail. A copy of an event that is not newer
 than the stored one changes nothing (but the `seen` count). An update of an accepted event
 updates its tickets; of a discharged one, is decided again (it may have become significant).
-Events the policy cannot settle wait for a person's Accept or Discharge.
+Events the policy cannot settle wait for a person's Accept or Discharge. A `watcher`
+(the Slack app) is told of every decision and ticket change, to post them in team channels.
 
 `EventQueue` sits in front for HTTP: a bounded queue worked by one thread, so bursts are
 processed in arrival order (hence in order per event) and a full queue pushes back (the
@@ -18,7 +19,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from oasis.audit import AuditLog
 from oasis.notify import Outbox, build_notification
@@ -26,6 +27,7 @@ from oasis.triage.acknowledge import Acknowledgement, AcknowledgePolicy, Verdict
 from oasis.triage.events import EventRecord, EventStore
 from oasis.triage.model import OpsEvent
 from oasis.triage.org import Organisation
+from oasis.triage.tickets import Ticket
 from oasis.triage.triage import Triage
 
 log = logging.getLogger(__name__)
@@ -45,14 +47,22 @@ class FlowResult:
         return self.__dict__.copy()
 
 
+class EventWatcher(Protocol):
+    """Told what happens to events and tickets (see `oasis.slack.watcher`)."""
+
+    def decided(self, event: OpsEvent, verdict: str, reason: str, actor: str,
+                previous: str | None) -> None: ...
+    def ticket_changed(self, ticket: Ticket, change: str, actor: str) -> None: ...
+
+
 class TriageFlow:
     def __init__(self, org: Organisation, policy: AcknowledgePolicy, triage: Triage,
                  events: EventStore, audit: AuditLog, outbox: Outbox | None = None,
                  channels: list[str] | None = None, public_url: str = "",
                  remember: Callable[[EventRecord, Any], None] | None = None,
-                 cost_judge: Any = None) -> None:
+                 cost_judge: Any = None, watcher: EventWatcher | None = None) -> None:
         self.org, self.policy, self.triage, self.events = org, policy, triage, events
-        self.audit, self.outbox = audit, outbox
+        self.audit, self.outbox, self.watcher = audit, outbox, watcher
         self.channels = channels or []
         self.public_url = public_url.rstrip("/")
         self.remember = remember
@@ -73,7 +83,9 @@ class TriageFlow:
         ack = self.policy.decide(event)
         self.audit.append("event.acknowledged", "oasis:acknowledge", event.key,
                           ack.model_dump(mode="json"))
+        previous = record.verdict
         self.events.decide(event.key, ack.verdict.value, ack.reason, by="policy", now=now)
+        self._tell(lambda w: w.decided(event, ack.verdict.value, ack.reason, "policy", previous))
         result.verdict, result.reason = ack.verdict.value, ack.reason
         if ack.verdict is Verdict.ACCEPT:
             self._triage(event, ack, now, result)
@@ -92,6 +104,7 @@ class TriageFlow:
         now = datetime.now(UTC)
         self.events.decide(key, verdict.value, reason, by=actor, now=now)
         self.audit.append(f"event.{verdict.value}ed", actor, key, {"note": note})
+        self._tell(lambda w: w.decided(record.event, verdict.value, reason, actor, record.verdict))
         result = FlowResult(key, "decided", verdict.value, reason)
         if accept:
             ack = self.policy.decide(record.event).model_copy(
@@ -117,7 +130,16 @@ class TriageFlow:
             except Exception:  # memory is a convenience; triage must not fail on it
                 log.exception("could not remember event %s", event.key)
 
+    def _tell(self, news: Callable[[EventWatcher], None]) -> None:
+        if self.watcher is None:
+            return
+        try:
+            news(self.watcher)
+        except Exception:  # chat messages are a courtesy; triage must not fail on them
+            log.exception("could not tell the event watcher")
+
     def _notify_team(self, event: OpsEvent, ticket: Any, change: str) -> None:
+        self._tell(lambda w: w.ticket_changed(ticket, change, "oasis:triage"))
         team = self.org.team(ticket.team)
         if self.outbox is None or team is None:
             return

@@ -19,6 +19,7 @@ by `mirror_pending`), never lost and never a reason to fail triage.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
@@ -105,8 +106,10 @@ class Triage:
     """Turn an accepted event into tickets, keep them current, mirror them to Jira."""
 
     def __init__(self, org: Organisation, store: TicketStore,
-                 tracker: JiraTracker | None = None) -> None:
+                 tracker: JiraTracker | None = None,
+                 on_status: Callable[[Ticket, str], None] | None = None) -> None:
         self.org, self.store, self.tracker = org, store, tracker
+        self.on_status = on_status  # told (ticket, actor) after a status change
 
     def triage(self, event: OpsEvent, ack: Acknowledgement, now: datetime) -> TriageOutcome:
         existing = self.store.for_event(event.key)
@@ -152,6 +155,11 @@ class Triage:
             except Exception as exc:  # the local status stands; Jira catches up by hand
                 ticket = self.store.note(ticket_id, "oasis:jira", f"Jira transition of "
                                          f"{ticket.external_id} failed: {exc}")
+        if self.on_status is not None:
+            try:
+                self.on_status(ticket, actor)
+            except Exception:  # a chat message must not undo or fail the status change
+                log.exception("could not tell about ticket %s", ticket_id)
         return ticket
 
     def mirror_pending(self, limit: int = 100) -> list[Ticket]:

@@ -9,6 +9,7 @@ from oasis.config import Settings
 from oasis.incidents import IncidentStore
 from oasis.knowledge import KnowledgeBase
 from oasis.notify import Outbox, channels_from
+from oasis.slack.wiring import slack_watcher
 from oasis.triage.acknowledge import AcknowledgePolicy
 from oasis.triage.cost_judge import CostJudge
 from oasis.triage.events import EventStore
@@ -55,11 +56,14 @@ def build_triage(settings: Settings, incidents: IncidentStore, audit: AuditLog,
                               cfg.jira.project_key, issue_type=cfg.jira.issue_type)
     events = EventStore(incidents.engine)
     channels = list(channels_from(settings.notify)) if outbox is not None else []
-    flow = TriageFlow(org, policy, Triage(org, tickets, tracker), events, audit, outbox,
-                      channels, settings.approve.public_url,
+    watcher = slack_watcher(settings, outbox, org)
+    on_status = (lambda ticket, actor: watcher.ticket_changed(ticket, "status", actor)) \
+        if watcher is not None else None
+    flow = TriageFlow(org, policy, Triage(org, tickets, tracker, on_status), events, audit,
+                      outbox, channels, settings.approve.public_url,
                       remember=_rememberer(knowledge) if knowledge is not None else None,
                       cost_judge=CostJudge(settings.model)
-                      if settings.model.provider != "none" else None)
+                      if settings.model.provider != "none" else None, watcher=watcher)
     queue = EventQueue(flow, cfg.queue_size) if with_queue else None
     return TriageKit(org, flow, events, tickets, queue)
 

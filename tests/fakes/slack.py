@@ -3,7 +3,9 @@ over real HTTP, plus a `response_url` catcher for interactive replies.
 
 It checks the bearer token the way Slack does (HTTP 200 with `ok: false` and
 `invalid_auth`), records every call, and can answer the next call with 429 and a
-`Retry-After` header to exercise rate-limit retries.
+`Retry-After` header to exercise rate-limit retries. Like Slack, it accepts a channel
+name ("#ops") when posting but answers with the channel's id, and edits and replies only
+in the channel (id) the message is in.
 """
 
 from __future__ import annotations
@@ -27,9 +29,26 @@ class FakeSlack:
     rate_limit_next: int = 0
     retry_after: int = 0
     counter: int = 0
+    channel_ids: dict[str, str] = field(default_factory=dict)
 
     def posted(self) -> list[dict[str, Any]]:
         return [args for method, args in self.calls if method == "chat.postMessage"]
+
+    def channel_id(self, channel: str) -> str:
+        """The id Slack knows a channel by; "#name" gets one the first time it is used."""
+        if not channel.startswith("#"):
+            return channel
+        return self.channel_ids.setdefault(channel, f"C{len(self.channel_ids) + 1:04d}FAKE")
+
+    def roots(self, channel: str) -> list[tuple[str, dict[str, Any]]]:
+        """(ts, message) of the messages that start a thread in `channel`, oldest first."""
+        wanted = self.channel_id(channel)
+        return [(ts, m) for ts, m in self.messages.items()
+                if m["channel_id"] == wanted and not m.get("thread_ts")]
+
+    def replies(self, ts: str) -> list[dict[str, Any]]:
+        """The messages in the thread of `ts`, oldest first."""
+        return [m for m in self.messages.values() if m.get("thread_ts") == ts]
 
     def app(self) -> FastAPI:
         app = FastAPI(title="fake Slack")
@@ -70,19 +89,21 @@ class FakeSlack:
             return {"ok": False, "error": "channel_not_found"}
         if not args.get("text") and not args.get("blocks"):
             return {"ok": False, "error": "no_text"}
+        channel = self.channel_id(str(args["channel"]))
         thread = args.get("thread_ts")
-        if thread and thread not in self.messages:
+        if thread and (thread not in self.messages
+                       or self.messages[thread]["channel_id"] != channel):
             return {"ok": False, "error": "thread_not_found"}
         self.counter += 1
         ts = f"{time.time():.0f}.{self.counter:06d}"
-        self.messages[ts] = dict(args)
-        return {"ok": True, "channel": args["channel"], "ts": ts,
+        self.messages[ts] = {**args, "channel_id": channel}
+        return {"ok": True, "channel": channel, "ts": ts,
                 "message": {"text": args.get("text", ""), "ts": ts}}
 
     def _update(self, args: dict[str, Any]) -> dict[str, Any]:
         ts = args.get("ts")
-        if ts not in self.messages:
-            return {"ok": False, "error": "message_not_found"}
+        if ts not in self.messages or self.messages[ts]["channel_id"] != args.get("channel"):
+            return {"ok": False, "error": "message_not_found"}  # chat.update wants the id
         self.messages[ts].update(args)
         return {"ok": True, "channel": args.get("channel"), "ts": ts}
 
