@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from oasis.auth import Role
 from oasis.config import Settings
@@ -325,3 +326,18 @@ def test_services_page_shows_health_and_the_learned_call_graph(tmp_path: Path) -
         assert "12 traces" in row
         implied = edges.split('data-edge="web-frontend->payment-service"')[1].split("</tr>")[0]
         assert f"through {SERVICE}" in implied
+
+
+def test_the_chat_socket_refuses_pages_of_other_sites(world: TestClient) -> None:
+    """The chat can approve actions, so it gets the forms' protection: a socket opened by
+    another site's page is closed before anything is read."""
+    _id, secret = world.app.state.auth.users.create_api_key("ana", Role.APPROVER)
+    key = {"Authorization": f"Bearer {secret}"}
+    with pytest.raises(WebSocketDisconnect) as refused, world.websocket_connect(
+            "/ws/chat", headers={**key, "Origin": "https://evil.example"}) as ws:
+        ws.receive_json()
+    assert refused.value.code == 1008
+    for origin in ({"Origin": "http://testserver"}, {}):  # OASIS's own page; a program
+        with world.websocket_connect("/ws/chat", headers={**key, **origin}) as ws:
+            ws.send_json({"type": "ping", "id": "p1"})
+            assert {m["type"] for m in (ws.receive_json(), ws.receive_json())} >= {"pong"}

@@ -96,7 +96,7 @@ def _incident_confirmation(incident: Incident, move: str, proposed: int) -> Conf
                             "The timeline and the audit trail record that you are on it; "
                             "the status stays as it is.", f"{here}/acknowledge",
                             "Yes, acknowledge", "approve", here)
-    withdrawn = (f" The {proposed} proposed action{'s are' if proposed > 1 else ' is'} "
+    withdrawn = (f" {proposed} proposed action{'s are' if proposed > 1 else ' is'} "
                  "withdrawn." if proposed else "")
     return Confirmation("Resolve this incident?", facts,
                         "Resolving closes it for good and sends the final report; a "

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
@@ -198,9 +199,26 @@ def _act(ws: WebSocket) -> OheroAct:
                     state.response.audit)
 
 
+def same_origin(ws: WebSocket) -> bool:
+    """Whether the page that opened the socket is OASIS's own. Browsers let any page open
+    a WebSocket anywhere, with the cookies (and, with auth off, without any need of them),
+    and the chat can approve actions: the console's forms have CSRF tokens, the socket has
+    this. Programs send no Origin and are let through; a reverse proxy that rewrites Host
+    should pass the public one in X-Forwarded-Host."""
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True
+    host = urlsplit(origin).netloc.lower()
+    return host in {ws.headers.get(h, "").lower() for h in ("host", "x-forwarded-host")} - {""}
+
+
 @router.websocket("/ws/chat")
 async def chat(ws: WebSocket) -> None:
-    """The chat socket; refused (close 1008) without a valid session cookie or API key."""
+    """The chat socket; refused (close 1008) without a valid session cookie or API key,
+    or when a page of another site opens it."""
+    if not same_origin(ws):
+        await ws.close(code=POLICY_VIOLATION, reason="opened from another site")
+        return
     try:
         principal = current_principal(ws)
     except HTTPException as exc:
