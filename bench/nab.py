@@ -38,7 +38,10 @@ from datetime import datetime
 from pathlib import Path
 
 from oasis.detect.baseline import expect
+from oasis.detect.metric import MetricDetector
+from oasis.detect.settings import DetectSettings
 from oasis.detect.streaming import StreamingSettings, score_series
+from oasis.detect.window import SignalWindow
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_NAB = ROOT.parent / "shared" / "benchmarks" / "nab"
@@ -169,9 +172,29 @@ def first_design_scores(timestamps: Sequence[datetime], values: Sequence[float])
     return score_series(values, FIRST_DESIGN)
 
 
+def live_metric_scores(timestamps: Sequence[datetime], values: Sequence[float]) -> list[float]:
+    """What the live `MetricDetector` reports, with its default settings, checked every
+    minute of the series' own timestamps as the monitor would: 1 at a point it reports
+    (the check at that minute or in the minutes before the next point), 0 elsewhere."""
+    detector = MetricDetector(DetectSettings())
+    window = SignalWindow()
+    minutes = [int(t.timestamp() // 60) for t in timestamps]
+    scores = [0.0] * len(values)
+    for i, (minute, value) in enumerate(zip(minutes, values, strict=True)):
+        window.add_metric(minute, "nab", "value", value)
+        until = minutes[i + 1] if i + 1 < len(minutes) else minute + 1
+        for check in range(minute, max(until, minute + 1)):
+            if any(True for _ in detector.detect(window, check)):
+                scores[i] = 1.0
+        if i % 1000 == 0:
+            window.prune(minute)
+    return scores
+
+
 DETECTORS = {"oasis_metric": anomaly_scores, "oasis_long_history": long_history_scores,
              "oasis_streaming": streaming_scores,
-             "oasis_streaming_first_design": first_design_scores}
+             "oasis_streaming_first_design": first_design_scores,
+             "oasis_live_metric_detector": live_metric_scores}
 
 
 def sweep(timestamps: list[str], scores: list[float], windows: list[list[str]], name: str,

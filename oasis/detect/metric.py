@@ -165,15 +165,19 @@ class MetricDetector:
         if alarm is None:
             return None
         w = cfg.window_minutes
-        if not all((series.get(m, alarm.threshold) - alarm.threshold) * alarm.sign > 0
-                   for m in range(minute - w + 1, minute + 1)):
+        # Time, not points: a five-minute series has one point in these minutes, and that
+        # point is already five minutes' worth of evidence.
+        latest = [v for m in range(minute - w + 1, minute + 1) if (v := series.get(m)) is not None]
+        change = abs(sum(latest) / len(latest) - alarm.flag.mean) if latest else 0.0
+        if (not latest or change < cfg.streaming_min_relative_change * abs(alarm.flag.mean)
+                or not all((v - alarm.threshold) * alarm.sign > 0 for v in latest)):
             if minute - alarm.flag.minute >= 2 * w:  # a spike that did not last
                 stream.alarm = None
             return None
         # Reported once: the incident it opens freezes the service, and from then on the
         # level check against the pre-incident baseline keeps it open while it lasts.
         stream.alarm = None
-        flag, observed = alarm.flag, series[minute]
+        flag, observed = alarm.flag, latest[-1]
         ratio = max(observed, 1e-9) / max(flag.mean, 1e-9)
         onset = walk_back(series, minute, alarm.threshold, below=alarm.sign < 0)
         return Anomaly(
@@ -192,11 +196,12 @@ class MetricDetector:
         sign = 1 if flag.value >= flag.mean else -1
         if worse and sign != worse:
             return None
-        if abs(flag.value - flag.mean) < cfg.min_relative_change * abs(flag.mean):
+        change = cfg.streaming_min_relative_change
+        if abs(flag.value - flag.mean) < change * abs(flag.mean):
             return None
         floor = max(0.02 * abs(flag.mean), 1e-6)
-        threshold = flag.mean + sign * max(cfg.z / 2 * max(flag.spread, floor),
-                                           abs(flag.mean) * cfg.min_relative_change / 2)
+        threshold = flag.mean + sign * max(cfg.streaming_confirm_z * max(flag.spread, floor),
+                                           abs(flag.mean) * change / 2)
         return _Alarm(flag, sign, threshold)
 
     def _level(self, service, metric, series, minute, base, floor, role, worse):

@@ -68,6 +68,14 @@ class MetricSettings(_Section):
         "History a series needs before the streaming scorer's reports count (one day, so a "
         "daily cycle is known). Below it the level and trend checks work alone. The scorer "
         "learns from the first minute either way."))
+    streaming_min_relative_change: float = Field(0.1, ge=0, description=(
+        "Smallest relative change from the long-run mean a streaming flag must show (the "
+        "scorer has already judged it against the series' own spread and history)."))
+    streaming_confirm_z: float = Field(1.0, ge=0, description=(
+        "After a streaming flag, every point in the latest `window_minutes` minutes must "
+        "stay this many long-run standard deviations beyond the long-run mean (and half "
+        "the relative change beyond it) before it is reported: a shift, not a blip. The "
+        "window is time, not points: one point of a five-minute series fills it."))
     streaming: StreamingSettings = Field(default_factory=StreamingSettings, description=(
         "The NAB-tuned streaming scorer, one per series, fed each minute once; its counts "
         "are minutes here (8,000 points of history = 5.6 days)."))
