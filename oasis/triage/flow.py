@@ -100,10 +100,11 @@ class TriageFlow:
             raise ValueError(f"event {key} is {record.verdict or 'undecided'}; only events "
                              "waiting for a person can be accepted or discharged")
         verdict = Verdict.ACCEPT if accept else Verdict.DISCHARGE
-        reason = f"{verdict.value}ed by {actor}" + (f": {note}" if note else "")
+        done = "accepted" if accept else "discharged"
+        reason = f"{done} by {actor}" + (f": {note}" if note else "")
         now = datetime.now(UTC)
         self.events.decide(key, verdict.value, reason, by=actor, now=now)
-        self.audit.append(f"event.{verdict.value}ed", actor, key, {"note": note})
+        self.audit.append(f"event.{done}", actor, key, {"note": note})
         self._tell(lambda w: w.decided(record.event, verdict.value, reason, actor, record.verdict))
         result = FlowResult(key, "decided", verdict.value, reason)
         if accept:
