@@ -92,7 +92,8 @@ def demo(
                    "try --smtp-port") from None
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
                                            log_level="warning"))
-    threading.Thread(target=server.run, name="oasis-api", daemon=True).start()
+    serving = threading.Thread(target=server.run, name="oasis-api", daemon=True)
+    serving.start()
     if not _wait_ready(url, server):
         catcher.stop()
         raise fail(f"the service did not start on port {port} (in use? try --port)")
@@ -125,7 +126,9 @@ Streaming 2 h of history, then live at {speed:g}x: [yellow]{scenario}[/] starts 
     finally:
         control.should_exit = True
         server.should_exit = True
-        time.sleep(0.5)
+        # Let the service shut down (its loops stop, its stores close) before the
+        # interpreter does: DuckDB aborts the process if a store is torn down under it.
+        serving.join(timeout=30)
         catcher.stop()
     if stats is not None:
         actions = [f"{a.action} {a.service}" for a in sim.fleet.actions()]

@@ -101,11 +101,14 @@ def start_live(scenario: str, url: str, *, speed: float = 1.0, backfill_hours: f
 def run_live(sim: Simulation, clock: SimClock, url: str, *, duration: float | None = None,
              stop: threading.Event | None = None,
              on_minute: Callable[[LiveStats], None] | None = None) -> LiveStats:
-    """Send history, then stream until `duration` wall seconds pass or `stop` is set."""
+    """Send history, then stream until `duration` wall seconds pass or `stop` is set.
+
+    The duration counts from the end of the history: how long the history takes depends
+    on the machine, and it must not eat the live part.
+    """
     stop = stop or threading.Event()
     poster = SignalPoster(url)
     stats = LiveStats()
-    deadline = time.monotonic() + duration if duration is not None else None
     t = sim.truth.start
     try:
         batch: list[dict] = []
@@ -118,6 +121,7 @@ def run_live(sim: Simulation, clock: SimClock, url: str, *, duration: float | No
                 batch = []
         if batch:
             _send(poster, batch, stats)
+        deadline = time.monotonic() + duration if duration is not None else None
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
             wait = clock.wall_seconds_until(t + timedelta(minutes=1))
             if deadline is not None:
