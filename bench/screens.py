@@ -3,8 +3,8 @@
 Runs tests/test_browser.py (Debian's Chromium through Playwright, against a running
 `oasis demo`) with OASIS_SCREENSHOTS=1, so the pages are captured as a person sees them
 during the real flow: login, incident list (also at a phone's 390 px), incident detail with
-its chart, the approval confirmation, the resolved incident, events, tickets, knowledge,
-audit and the web chat. Fails rather than skips when Chromium cannot be had.
+its chart, the approval confirmation, the resolved incident, services, events, tickets,
+knowledge, audit and the web chat. Fails rather than skips when Chromium cannot be had.
 
     python bench/screens.py
 

@@ -351,6 +351,10 @@ def test_console_pages_from_the_navigation(demo: Demo, browser: Browser) -> None
         expect(page.locator("main table tbody tr").first).to_contain_text("EKS")
         screenshot(page, "tickets")
 
+        page.get_by_role("navigation").get_by_role("link", name="Services").click()
+        expect(page.get_by_role("link", name="checkout-service", exact=True)).to_be_visible()
+        screenshot(page, "services")
+
         page.get_by_role("navigation").get_by_role("link", name="Knowledge").click()
         page.get_by_label("question").fill(QUESTION)
         page.get_by_role("button", name="Search").click()
