@@ -201,3 +201,48 @@ def test_cli_approves_the_only_waiting_action_and_refuses_twice(world: World, tm
     assert again.exit_code != 0 and "waiting for a decision: none" in again.output
     w.kit.responder.tick(T0 + timedelta(minutes=1))  # the running service then acts
     assert [a.action for a in w.fleet.actions()] == ["rollback"]
+
+
+def test_a_pass_that_lands_mid_approval_still_takes_the_incident_to_mitigated(
+        world: World) -> None:
+    # The loop runs beside the API: here a pass lands between the action being marked
+    # approved and the incident moving to `approved` (inside the audit write).
+    w = world
+    w.kit.responder.tick(T0)
+    [action] = w.actions()
+    audit, responder = w.kit.responder.audit, w.kit.responder
+
+    class PassDuringAudit:
+        def __getattr__(self, name):
+            return getattr(audit, name)
+
+        def append(self, kind, *args, **kwargs):
+            if kind == "approval.granted":
+                responder.tick(T0 + timedelta(seconds=30))
+            return audit.append(kind, *args, **kwargs)
+
+    responder.audit = PassDuringAudit()
+    responder.approve("inc-1", action.id, "alice")
+    responder.audit = audit
+    assert w.incident().status is Status.APPROVED
+    assert w.fleet.actions() == []  # not run under a half-recorded approval
+    responder.tick(T0 + timedelta(minutes=1))
+    assert w.incident().status is Status.MITIGATING
+    responder.tick(T0 + timedelta(minutes=7))
+    assert w.incident().status is Status.MITIGATED
+    assert [a.action for a in w.fleet.actions()] == ["rollback"]
+
+
+def test_an_approval_whose_process_died_half_way_is_carried_out(world: World) -> None:
+    w = world
+    w.kit.responder.tick(T0)
+    [action] = w.actions()
+    # Marked approved a minute ago, but the incident never moved: that process is gone.
+    w.kit.actions.decide(action.id, ActionStatus.APPROVED, by="bob",
+                         at=datetime.now(UTC) - timedelta(minutes=1))
+    w.kit.responder.tick(T0 + timedelta(minutes=1))
+    incident = w.incident()
+    assert incident.status is Status.MITIGATING
+    assert [a.action for a in w.fleet.actions()] == ["rollback"]
+    moves = [e.data.get("to") for e in incident.timeline if e.kind.startswith("status:")]
+    assert moves[-2:] == ["approved", "mitigating"]

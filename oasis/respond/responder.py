@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 S = Status
 AWAITING_PEOPLE = (S.ANALYSIS_COMPLETE, S.PENDING_APPROVAL, S.REJECTED, S.EXPIRED, S.FAILED,
                    S.ESCALATED)
+# Where an incident may be when one of its actions is approved.
+WAITING = (S.ANALYSIS_COMPLETE, S.PENDING_APPROVAL, S.REJECTED, S.EXPIRED, S.ESCALATED)
+DECISION_GRACE = timedelta(seconds=30)
 
 
 class DecisionError(ValueError):
@@ -176,6 +179,15 @@ class Responder:
         # pass takes them over; if not, the claim refuses and they are left alone.
         for action in self.actions.with_status([ActionStatus.APPROVED, ActionStatus.RUNNING]):
             incident = self.incidents.get(action.incident_id)
+            if action.status is ActionStatus.APPROVED and incident.status in WAITING:
+                # The approval is still being recorded (the action is marked before the
+                # incident moves): run it on a later pass, or the incident would be moved
+                # to `approved` after its action already ran, and stay there. An approval
+                # whose process died half-way is finished here once it is clearly stale.
+                if now - (action.decided_at or now) < DECISION_GRACE:
+                    continue
+                incident = self._move(incident.id, S.APPROVED, action.decided_by or "oasis",
+                                      now, f"approval of {action.kind.value} recorded late")
             if incident.status is S.APPROVED:
                 incident = self._move(incident.id, S.MITIGATING, "deployment-specialist",
                                       now, f"running {action.kind.value} ({action.id})")
@@ -256,8 +268,7 @@ class Responder:
             raise DecisionError(f"incident {incident_id} has no action {action_id!r}", 404)
         incident = self.incidents.get(incident_id)
         target = S.APPROVED if to is ActionStatus.APPROVED else S.REJECTED
-        if to is ActionStatus.APPROVED and incident.status not in (
-                S.ANALYSIS_COMPLETE, S.PENDING_APPROVAL, S.REJECTED, S.EXPIRED, S.ESCALATED):
+        if to is ActionStatus.APPROVED and incident.status not in WAITING:
             raise DecisionError(f"incident {incident_id} is {incident.status.value}; "
                                 "approvals are taken only while it waits for one")
         if action.kind.value == "notify_only" and to is ActionStatus.APPROVED:
