@@ -151,6 +151,8 @@ def test_a_question_in_the_web_chat_is_answered_with_its_source(
     context = browser.new_context(base_url=demo.url, viewport={"width": 1000, "height": 1300})
     page = context.new_page()
     try:
+        page.goto("/static/chat.html")  # not logged in yet: told so, not "retrying"
+        expect(page.locator("#status")).to_contain_text("log in to chat")
         log_in(page, "/static/chat.html", redirected=False)
         expect(page.locator("#status")).to_have_text("online")
         page.get_by_placeholder("Ask a question").fill(QUESTION)

@@ -212,17 +212,24 @@ def same_origin(ws: WebSocket) -> bool:
     return host in {ws.headers.get(h, "").lower() for h in ("host", "x-forwarded-host")} - {""}
 
 
+async def _refuse(ws: WebSocket, reason: str) -> None:
+    """Accept, then close with 1008 and the reason: refused during the handshake, a
+    browser only sees 1006 (abnormal) and cannot tell "log in" from "server down"."""
+    await ws.accept()
+    await ws.close(code=POLICY_VIOLATION, reason=reason)
+
+
 @router.websocket("/ws/chat")
 async def chat(ws: WebSocket) -> None:
     """The chat socket; refused (close 1008) without a valid session cookie or API key,
     or when a page of another site opens it."""
     if not same_origin(ws):
-        await ws.close(code=POLICY_VIOLATION, reason="opened from another site")
+        await _refuse(ws, "opened from another site")
         return
     try:
         principal = current_principal(ws)
     except HTTPException as exc:
-        await ws.close(code=POLICY_VIOLATION, reason=str(exc.detail)[:120])
+        await _refuse(ws, str(exc.detail)[:120])
         return
     await ws.accept()
     session = ChatSession(ws, principal)

@@ -170,6 +170,7 @@
       tickets.textContent = "Tickets: " + message.tickets.join(", ");
       div.appendChild(tickets);
     }
+    log.scrollTop = log.scrollHeight;  // again: the sources made the answer taller
     return div;
   }
 
