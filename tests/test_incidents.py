@@ -181,6 +181,28 @@ def test_tracker_opens_one_incident_grows_it_and_reopens_after_recovery(tmp_path
     store.close()
 
 
+def test_root_cause_holds_through_a_long_outage(tmp_path) -> None:
+    # Hours in, the detectors' onsets have drifted (they look back a bounded time) and a
+    # caller's latency has only now started to rise: the root cause stays the service
+    # whose symptoms began the incident.
+    store = IncidentStore(f"sqlite:///{tmp_path / 's.db'}")
+    tracker = IncidentTracker(store, DetectSettings())
+    graph = chain_graph()
+    tracker.update([anomaly("db"), anomaly("api", minute=1), anomaly("frontend", minute=1)],
+                   T0 + timedelta(minutes=2), ctx(graph))
+    assert store.list()[0].root_cause_service == "db"
+    for minute in range(3, 180):
+        drifted = max(0, minute - 90)
+        latency = [anomaly("frontend", "metric", minute=70)] if minute >= 72 else []
+        tracker.update([anomaly("db", minute=drifted), anomaly("api", minute=drifted),
+                        anomaly("frontend", minute=drifted), *latency],
+                       T0 + timedelta(minutes=minute), ctx(graph))
+    [incident] = store.list()
+    assert incident.root_cause_service == "db"
+    assert not [e for e in store.get(incident.id).timeline if e.kind == "root_cause_changed"]
+    store.close()
+
+
 def test_context_anomalies_alone_open_nothing(tmp_path) -> None:
     store = IncidentStore(f"sqlite:///{tmp_path / 's.db'}")
     tracker = IncidentTracker(store, DetectSettings())

@@ -8,7 +8,7 @@ anomaly for `recovery_minutes` has recovered; what shows up after that is a new 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -63,6 +63,12 @@ class IncidentTracker:
         for a in anomalies:
             target = next((o for o in self.open if self._related(o, a, ctx.graph)), None)
             if target is not None:
+                known = target.anomalies.get(a.key)
+                if known is not None and known.started_at < a.started_at:
+                    # Still the same symptom of this incident: its onset is the first one.
+                    # A long outage's onsets otherwise drift (detectors look back a bounded
+                    # time), and the root cause would move to whatever began "first" lately.
+                    a = replace(a, started_at=known.started_at)
                 target.anomalies[a.key] = a
                 touched.add(id(target))
             elif a.role == "symptom":
