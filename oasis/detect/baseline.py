@@ -98,7 +98,7 @@ def expect_rate(series: dict[int, float], minute: int, *, recent: int, guard: in
         return None
     kept = _without_bursts(values)
     rate = sum(kept) / len(kept)
-    variance = statistics.pvariance(kept) if len(kept) > 1 else rate
+    variance = _variance(kept) if len(kept) > 1 else rate
     factor, _ = _seasonal_factor(series, minute, end - recent, end, zero_fill_from)
     if factor is not None:
         rate *= factor
@@ -115,6 +115,13 @@ def _without_bursts(values: list[float]) -> list[float]:
     """
     low = values[: max(1, len(values) - len(values) // 10)]
     rate = sum(low) / len(low)
-    dispersion = max(1.0, statistics.pvariance(low) / rate) if rate > 0 and len(low) > 1 else 1.0
+    dispersion = max(1.0, _variance(low) / rate) if rate > 0 and len(low) > 1 else 1.0
     cutoff = rate + 4 * math.sqrt(max(rate, 0.25) * dispersion) + 2 * dispersion
     return [v for v in values if v <= cutoff] or values[:1]
+
+
+def _variance(values: list[float]) -> float:
+    """Population variance in plain floats (`statistics.pvariance` works in exact
+    fractions: 20 times slower, and this runs for every series every minute)."""
+    mean = sum(values) / len(values)
+    return sum((v - mean) * (v - mean) for v in values) / len(values)
