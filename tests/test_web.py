@@ -158,6 +158,21 @@ def test_chart_marks_onset_and_deployment(client: TestClient) -> None:
     assert 'class="marker-deploy"' in svg and f"deploy 9.9.9 {DEPLOY_AT:%H:%M}Z" in svg
     points = svg.split('points="')[1].split('"')[0].split()
     assert len(points) >= 40  # one per minute from 30 min before the onset to now
+    # The anomaly window starts at the onset line and, while the incident is open, runs
+    # to the chart's right edge.
+    onset_x = svg.split('class="marker-onset"><line x1="')[1].split('"')[0]
+    window = svg.split('class="anomaly-window"')[1].split(">")[0]
+    assert f'x="{onset_x}"' in window
+    width = float(window.split('width="')[1].split('"')[0])
+    assert abs(float(onset_x) + width - (640 - 12)) < 1
+
+
+def test_a_resolved_incident_shows_its_final_report(client: TestClient) -> None:
+    resolved = client.get("/incidents/inc-2").text
+    assert 'id="final-report"' in resolved and "search latency" in resolved
+    report = resolved[resolved.index('<pre class="report">'):]
+    assert "resolved" in report.split("</pre>")[0].lower()
+    assert 'id="final-report"' not in client.get("/incidents/inc-1").text  # still open
 
 
 def test_unknown_incident_is_404(client: TestClient) -> None:

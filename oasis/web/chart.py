@@ -32,6 +32,7 @@ class ChartData:
     points: list[tuple[datetime, float]]
     onset: datetime
     deployments: list[tuple[datetime, str]]
+    recovered: datetime | None = None  # end of the anomaly window; open while it lasts
 
 
 def chart_data(store: SignalStore, incident: Incident, now: datetime) -> ChartData | None:
@@ -48,7 +49,7 @@ def chart_data(store: SignalStore, incident: Incident, now: datetime) -> ChartDa
             deploys = [(d.timestamp, d.version)
                        for d in store.deployments(start, end, service=service)]
             return ChartData(service, metric, start, end, points, incident.started_at,
-                             deploys)
+                             deploys, incident.recovered_at)
     return None
 
 
@@ -89,8 +90,13 @@ def render_svg(data: ChartData) -> str:
         f'<text class="tick" x="{LEFT}" y="{HEIGHT - 8}">{data.start:%H:%M}Z</text>',
         f'<text class="tick" x="{WIDTH - RIGHT}" y="{HEIGHT - 8}" '
         f'text-anchor="end">{data.end:%H:%M}Z</text>',
-        f'<polyline class="series" points="{line}"/>',
     ]
+    # The anomaly window under the line: from the onset to recovery, or to now.
+    window_end = x(data.recovered or data.end)
+    parts.append(f'<rect class="anomaly-window" x="{x(data.onset)}" y="{TOP}" '
+                 f'width="{max(window_end - x(data.onset), 1.0):.1f}" height="{inner_h}">'
+                 f'<title>anomaly window</title></rect>')
+    parts.append(f'<polyline class="series" points="{line}"/>')
     parts += _marker("marker-onset", x(data.onset), inner_h, f"onset {data.onset:%H:%M}Z",
                      TOP + 10)
     # Deployment labels sit lower, so a deploy just before the onset stays readable.

@@ -20,7 +20,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from oasis.auth import COOKIE_NAME, Principal, Role
 from oasis.auth.deps import auth_context
 from oasis.incidents import NotFoundError, Severity, Status
+from oasis.notify.render import render as render_message
 from oasis.respond import DecisionError
+from oasis.respond.messages import report_context
 from oasis.web import actions, csrf, ops, services
 from oasis.web.chart import chart_data, render_svg
 from oasis.web.render import CsrfToken, csrf_refused, forbidden, page, problem, safe_next, viewer
@@ -104,7 +106,18 @@ async def incident_detail(request: Request, incident_id: str, who: Who) -> Respo
     findings = [e for e in incident.evidence if e.get("kind") != "log_samples"]
     return page(request, "incident.html", principal=who, incident=incident, actions=taken,
                 open_actions=OPEN_ACTIONS, findings=findings, samples=samples,
-                chart=render_svg(data) if data else None, chart_data=data)
+                chart=render_svg(data) if data else None, chart_data=data,
+                report=final_report(state.responder, incident, taken))
+
+
+def final_report(responder, incident, taken) -> str | None:
+    """The resolved incident's final report, as the stakeholders' mail has it (text)."""
+    if incident.status is not Status.RESOLVED:
+        return None
+    state = {s: "recovered" if incident.recovered_at else "symptoms may persist"
+             for s in incident.services}
+    context = report_context(incident, taken, responder.approve_settings.public_url, state)
+    return render_message("final_report", context).text
 
 
 @router.get("/incidents/{incident_id}/actions/{action_id}/{decision}",
