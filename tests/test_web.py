@@ -167,6 +167,21 @@ def test_chart_marks_onset_and_deployment(client: TestClient) -> None:
     assert abs(float(onset_x) + width - (640 - 12)) < 1
 
 
+def test_a_recovered_incidents_window_ends_at_its_recovery(client: TestClient) -> None:
+    incidents = client.app.state.incidents
+    incident = incidents.get("inc-1")
+    incident.recovered_at = ONSET + timedelta(minutes=10)
+    incidents.update(incident)
+    svg = client.get("/incidents/inc-1").text.split("<svg")[1].split("</svg>")[0]
+    window = svg.split('class="anomaly-window"')[1].split(">")[0]
+    left = float(window.split('x="')[1].split('"')[0])
+    right = left + float(window.split('width="')[1].split('"')[0])
+    # 30 min of calm before the onset, then up to the signals' clock (the newest point,
+    # 19 min after the onset, less 30 s): the 10 min window is 10/48.5 of the chart.
+    assert abs((right - left) / (640 - 12 - 48) - 10 / 48.5) < 0.01
+    assert f">{ONSET + timedelta(minutes=18):%H:%M}Z<" in svg  # ends on the signals' clock
+
+
 def test_a_resolved_incident_shows_its_final_report(client: TestClient) -> None:
     resolved = client.get("/incidents/inc-2").text
     assert 'id="final-report"' in resolved and "search latency" in resolved

@@ -37,9 +37,12 @@ class ChartData:
 
 def chart_data(store: SignalStore, incident: Incident, now: datetime) -> ChartData | None:
     """The root-cause service's error_rate, else the first anomalous metric with data,
-    from 30 minutes before the onset to `now`; None when no metric has data."""
+    from 30 minutes before the onset to `now` (30 minutes after the recovery once it has
+    recovered); None when no metric has data. `now` is the signals' clock, which runs
+    ahead of the wall clock in an accelerated simulation."""
     start = incident.started_at - LEAD
-    end = max(now, incident.started_at + timedelta(minutes=1))
+    end = now if incident.recovered_at is None else min(now, incident.recovered_at + LEAD)
+    end = max(end, incident.started_at + timedelta(minutes=1))
     bucket = max(60, int((end - start).total_seconds() // MAX_BUCKETS))
     for service, metric in _candidates(incident):
         stats = store.metric_stats(start, end, bucket_seconds=bucket, service=service,

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from oasis.auth import COOKIE_NAME, Principal, Role
 from oasis.auth.deps import auth_context
 from oasis.incidents import NotFoundError, Severity, Status
+from oasis.monitor.monitor import signals_now
 from oasis.notify.render import render as render_message
 from oasis.respond import DecisionError
 from oasis.respond.messages import report_context
@@ -101,7 +102,8 @@ async def incident_detail(request: Request, incident_id: str, who: Who) -> Respo
         return problem(request, who, 404, "No such incident",
                        f"there is no incident {incident_id!r}")
     taken = await run_in_threadpool(state.actions.for_incident, incident.id)
-    data = await run_in_threadpool(chart_data, state.store, incident, datetime.now(UTC))
+    now = await run_in_threadpool(signals_now, state.store)
+    data = await run_in_threadpool(chart_data, state.store, incident, now or datetime.now(UTC))
     samples = [e for e in incident.evidence if e.get("kind") == "log_samples"]
     findings = [e for e in incident.evidence if e.get("kind") != "log_samples"]
     return page(request, "incident.html", principal=who, incident=incident, actions=taken,
