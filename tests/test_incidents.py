@@ -178,6 +178,18 @@ def test_tracker_opens_one_incident_grows_it_and_reopens_after_recovery(tmp_path
     assert store.get(incident.id).recovered_at == quiet
     tracker.update([anomaly("db", minute=40)], quiet + timedelta(minutes=20), ctx(graph))
     assert len(store.list()) == 2
+    # The same root cause back within a day: a new incident that says it is a recurrence.
+    again = store.get(store.list()[0].id)
+    [recurrence] = [e for e in again.timeline if e.kind == "recurrence"]
+    assert again.id != incident.id and recurrence.data == {"incident_id": incident.id}
+    assert recurrence.message.startswith(f"recurrence of {incident.id}")
+    # A different root cause, or one long after, is news.
+    tracker.update([], quiet + timedelta(minutes=40), ctx(graph))
+    later = quiet + timedelta(hours=30)
+    tracker.update([anomaly("frontend", minute=int((later - T0).total_seconds() // 60))],
+                   later, ctx(CallGraph()))
+    newest = store.get(store.list()[0].id)
+    assert not [e for e in newest.timeline if e.kind == "recurrence"]
     store.close()
 
 

@@ -99,6 +99,9 @@ class DetectSettings(_Section):
         "Anomalies starting this close to an open incident, on connected services, join it."))
     recovery_minutes: int = Field(15, ge=1, description=(
         "Quiet minutes after which an incident's symptoms count as cleared."))
+    recurrence_hours: float = Field(24.0, ge=0, description=(
+        "A new incident whose root cause is the same service as one that recovered this "
+        "recently is marked as its recurrence on its timeline, naming the earlier one."))
     error_rate: ErrorRateSettings = Field(default_factory=ErrorRateSettings)
     error_types: ErrorTypeSettings = Field(default_factory=ErrorTypeSettings)
     metrics: MetricSettings = Field(default_factory=MetricSettings)

@@ -135,6 +135,12 @@ class IncidentTracker:
         detected = TimelineEvent(now, "detected", f"detected: {analysis.title}",
                                  data={"anomalies": len(anomalies)})
         self.store.create(incident, detected)
+        earlier = self._recurrence_of(analysis.root_cause_service, now)
+        if earlier is not None:
+            ago = (now - earlier.recovered_at).total_seconds() / 3600
+            self.store.add_event(incident.id, TimelineEvent(
+                now, "recurrence", f"recurrence of {earlier.id} ({earlier.title}), which "
+                f"recovered {ago:.1f} h earlier", data={"incident_id": earlier.id}))
         incident.status = Status.ANALYSIS_COMPLETE
         self.store.update(incident, [TimelineEvent(
             now, "analysis_complete",
@@ -144,6 +150,18 @@ class IncidentTracker:
             actor="analyst:deterministic")])
         self.open.append(o)
         return incident
+
+    def _recurrence_of(self, root: str | None, now: datetime) -> Incident | None:
+        """The latest incident with this root cause that recovered within
+        `recurrence_hours`: the problem came back rather than a new one starting."""
+        since = now - timedelta(hours=self.settings.recurrence_hours)
+        if root is None or self.settings.recurrence_hours <= 0:
+            return None
+        for earlier in self.store.list(service=root, active=False, limit=20):
+            if earlier.root_cause_service == root and earlier.recovered_at is not None \
+                    and since <= earlier.recovered_at <= now:
+                return earlier
+        return None
 
     def _grow(self, o: _Open, now: datetime, ctx: CheckContext) -> Incident:
         inc = o.incident
