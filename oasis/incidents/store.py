@@ -8,8 +8,7 @@ incident's `version`, so two writers never silently overwrite each other: the lo
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -88,15 +87,10 @@ class IncidentStore:
     def close(self) -> None:
         self.engine.dispose()
 
-    @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
-
     # -- writing ---------------------------------------------------------------------------
     def create(self, incident: Incident, event: TimelineEvent) -> Incident:
         """Insert a new incident with its first timeline event."""
-        with self._tx() as conn:
+        with self.engine.begin() as conn:
             conn.execute(incidents.insert().values(**_row(incident), version=1))
             _insert_event(conn, incident.id, event)
         incident.version = 1
@@ -105,7 +99,7 @@ class IncidentStore:
 
     def update(self, incident: Incident, events: Sequence[TimelineEvent] = ()) -> Incident:
         """Save `incident` if nobody else changed it since it was read, plus new events."""
-        with self._tx() as conn:
+        with self.engine.begin() as conn:
             result = conn.execute(
                 incidents.update()
                 .where(incidents.c.id == incident.id, incidents.c.version == incident.version)
@@ -148,7 +142,7 @@ class IncidentStore:
 
     def add_event(self, incident_id: str, event: TimelineEvent) -> None:
         """Record something on the timeline that changes no field (a note, an ack)."""
-        with self._tx() as conn:
+        with self.engine.begin() as conn:
             if conn.execute(sa.select(incidents.c.id)
                             .where(incidents.c.id == incident_id)).first() is None:
                 raise NotFoundError(incident_id)
@@ -163,7 +157,7 @@ class IncidentStore:
         """
         now = now or datetime.now(UTC)
         expires = _naive(now + timedelta(seconds=ttl_seconds))
-        with self._tx() as conn:
+        with self.engine.begin() as conn:
             taken = conn.execute(
                 leases.update()
                 .where(leases.c.name == name,
@@ -176,7 +170,7 @@ class IncidentStore:
             if exists is not None:
                 return False
         try:
-            with self._tx() as conn:
+            with self.engine.begin() as conn:
                 conn.execute(leases.insert().values(name=name, holder=holder,
                                                     expires_at=expires))
             return True

@@ -61,7 +61,7 @@ def parse_line(line: bytes | str) -> Signal:
 def parse_record(value: Any) -> Signal:
     """Check one decoded JSON value and build its record, or raise `RecordError`."""
     if not isinstance(value, dict):
-        raise RecordError(f"expected a JSON object, got {_json_kind(value)}")
+        raise RecordError(f"expected a JSON object, got {json_kind(value)}")
     doc, kind, doc_id = _unwrap_opensearch_hit(value)
     kind = kind or _infer_kind(doc)
     if kind == "log":
@@ -80,7 +80,7 @@ def parse_timestamp(value: Any) -> datetime:
     shift a whole service's signals by hours.
     """
     if type(value) is not str:
-        raise RecordError(f"timestamp must be an ISO 8601 string, got {_json_kind(value)}")
+        raise RecordError(f"timestamp must be an ISO 8601 string, got {json_kind(value)}")
     try:
         ts = datetime.fromisoformat(value)
     except ValueError:
@@ -128,10 +128,10 @@ def _parse_log(doc: dict[str, Any], doc_id: str | None) -> LogRecord:
     if message is None:
         raise RecordError("missing field 'message'")
     if not isinstance(message, str):
-        raise RecordError(f"message must be a string, got {_json_kind(message)}")
+        raise RecordError(f"message must be a string, got {json_kind(message)}")
     level_raw = _required(doc, "level")
     if not isinstance(level_raw, str):
-        raise RecordError(f"level must be a string, got {_json_kind(level_raw)}")
+        raise RecordError(f"level must be a string, got {json_kind(level_raw)}")
     level = LEVEL_ALIASES.get(level_raw.strip().upper())
     if level is None:
         raise RecordError(
@@ -162,7 +162,7 @@ def _parse_metric(doc: dict[str, Any], doc_id: str | None) -> MetricRecord:
         known = known | {"metric_value"}
     value = _required(doc, "value")
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RecordError(f"value must be a number, got {_json_kind(value)}")
+        raise RecordError(f"value must be a number, got {json_kind(value)}")
     value = float(value)
     if not math.isfinite(value):
         raise RecordError("value must be a finite number")
@@ -211,7 +211,7 @@ def _infer_kind(doc: dict[str, Any]) -> str:
     kind = doc.get("type")
     if kind is not None:
         if not isinstance(kind, str):
-            raise RecordError(f"type must be a string, got {_json_kind(kind)}")
+            raise RecordError(f"type must be a string, got {json_kind(kind)}")
         return kind.strip().lower()
     if "metric_name" in doc or ("name" in doc and "value" in doc):
         return "metric"
@@ -239,7 +239,7 @@ def _name(doc: dict[str, Any], key: str) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         value = str(value)  # versions such as 2 or 1.5 arrive as numbers
     if not isinstance(value, str):
-        raise RecordError(f"{key} must be a string, got {_json_kind(value)}")
+        raise RecordError(f"{key} must be a string, got {json_kind(value)}")
     value = value.strip()
     if not value:
         raise RecordError(f"{key} must not be empty")
@@ -255,7 +255,7 @@ def _optional_str(doc: dict[str, Any], key: str) -> str | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, str):
-        raise RecordError(f"{key} must be a string, got {_json_kind(value)}")
+        raise RecordError(f"{key} must be a string, got {json_kind(value)}")
     return value
 
 
@@ -264,7 +264,7 @@ def _record_id(doc: dict[str, Any], fallback: str | None) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise RecordError(f"id must be a string or integer, got {_json_kind(value)}")
+        raise RecordError(f"id must be a string or integer, got {json_kind(value)}")
     value = str(value)
     if not value or len(value) > MAX_ID_LENGTH:
         raise RecordError(f"id must be 1..{MAX_ID_LENGTH} characters")
@@ -277,7 +277,7 @@ def _attributes(doc: dict[str, Any], known: frozenset[str]) -> dict[str, Any]:
     if attributes is None:
         attributes = {}
     elif not isinstance(attributes, dict):
-        raise RecordError(f"attributes must be an object, got {_json_kind(attributes)}")
+        raise RecordError(f"attributes must be an object, got {json_kind(attributes)}")
     extras = doc.keys() - known
     if not extras:
         return attributes
@@ -288,7 +288,8 @@ def _attributes(doc: dict[str, Any], known: frozenset[str]) -> dict[str, Any]:
     return merged
 
 
-def _json_kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """How a JSON value is called in an error message ("got an array")."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -297,6 +298,8 @@ def _json_kind(value: Any) -> str:
         return "a number"
     if isinstance(value, str):
         return "a string"
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return "an array"
-    return "an object"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

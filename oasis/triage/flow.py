@@ -113,6 +113,14 @@ class TriageFlow:
             self._triage(record.event, ack, now, result)
         return result
 
+    def move_ticket(self, ticket_id: str, status: Any, actor: str, note: str = "") -> Ticket:
+        """A person moves a ticket on (one step): the ticket, its Jira issue, and the audit
+        trail, wherever the move was made (API, console)."""
+        ticket = self.triage.set_status(ticket_id, status, actor, note)
+        self.audit.append("ticket.status", actor, ticket.id,
+                          {"status": ticket.status.value, "note": note})
+        return ticket
+
     def _triage(self, event: OpsEvent, ack: Acknowledgement, now: datetime,
                 result: FlowResult) -> None:
         outcome = self.triage.triage(event, ack, now)

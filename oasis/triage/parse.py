@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from oasis.signals.parse import json_kind
 from oasis.triage.model import EventFormatError, OpsEvent
 from oasis.triage.sources.alertmanager import looks_like_alertmanager, parse_webhook
 from oasis.triage.sources.cloudwatch import (
@@ -26,7 +27,7 @@ from oasis.triage.sources.cloudwatch import (
     parse_alarm_notification,
 )
 from oasis.triage.sources.cost import looks_like_anomaly, parse_anomaly
-from oasis.triage.sources.fields import Fields, decode_json, kind_of
+from oasis.triage.sources.fields import Fields, decode_json
 from oasis.triage.sources.health import looks_like_health, parse_health
 from oasis.triage.sources.report import looks_like_report, parse_report
 from oasis.triage.sources.securityhub import looks_like_finding, parse_finding, parse_findings
@@ -51,7 +52,7 @@ def parse_event(payload: dict[str, Any], *, received_at: datetime) -> list[OpsEv
     if received_at.tzinfo is None:
         raise ValueError("received_at must be timezone-aware")
     if not isinstance(payload, dict):
-        raise EventFormatError(f"payload: expected a JSON object, got {kind_of(payload)}")
+        raise EventFormatError(f"payload: expected a JSON object, got {json_kind(payload)}")
     try:
         return _parse(payload, payload, received_at, depth=0)
     except ValidationError as exc:  # a value our checks let through but the model refuses
@@ -84,7 +85,7 @@ def _parse(data: dict[str, Any], raw: dict[str, Any], received_at: datetime, *,
         message = Fields(data, "").req("Message")
         inner = decode_json(message, "Message")
         if not isinstance(inner, dict):
-            raise EventFormatError(f"Message: expected a JSON object, got {kind_of(inner)}")
+            raise EventFormatError(f"Message: expected a JSON object, got {json_kind(inner)}")
         return _parse(inner, raw, received_at, depth=depth + 1)
     if "detail-type" in data:
         return _eventbridge(Fields(data, ""), raw, received_at, top=data is raw)

@@ -12,15 +12,14 @@ New → Acknowledged → In progress → Resolved or Discharged.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel, Field, field_serializer
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from oasis.signals.model import utc_iso
 from oasis.state import from_db, state_engine, to_db
@@ -134,11 +133,6 @@ class TicketStore:
     def close(self) -> None:
         self.engine.dispose()
 
-    @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
-
     # -- reading ---------------------------------------------------------------------------
     def get(self, ticket_id: str) -> Ticket | None:
         with self.engine.connect() as conn:
@@ -171,7 +165,7 @@ class TicketStore:
     def add(self, ticket: Ticket) -> tuple[Ticket, bool]:
         """Insert `ticket`; if the team already has one for the event: (that one, False)."""
         try:
-            with self._tx() as conn:
+            with self.engine.begin() as conn:
                 conn.execute(triage_tickets.insert().values(**_row(ticket), version=1))
             return ticket, True
         except sa.exc.IntegrityError:
@@ -197,7 +191,7 @@ class TicketStore:
             changed = mutate(current.model_copy(deep=True))
             if changed is None:
                 return current
-            with self._tx() as conn:
+            with self.engine.begin() as conn:
                 done = conn.execute(
                     triage_tickets.update()
                     .where(triage_tickets.c.id == ticket_id,

@@ -266,12 +266,9 @@ async def ticket_status(request: Request, ticket_id: str, who: Who,
     ticket, target = found
     flow = request.app.state.triage.flow
     try:
-        await run_in_threadpool(flow.triage.set_status, ticket.id, target, who.name, note)
+        await run_in_threadpool(flow.move_ticket, ticket.id, target, who.name, note)
     except TicketNotFound:
         return problem(request, who, 404, "No such ticket", f"there is no ticket {ticket_id!r}")
     except IllegalTicketTransition as exc:  # moved by someone else meanwhile
         return _not_now(request, who, str(exc))
-    # The same audit record the JSON API writes for a ticket move.
-    await run_in_threadpool(flow.audit.append, "ticket.status", who.name, ticket.id,
-                            {"status": target.value, "note": note})
     return RedirectResponse("/tickets", status_code=303)

@@ -177,7 +177,7 @@ async def set_ticket_status(ticket_id: Annotated[str, Path(max_length=100)], bod
 
     kit = _kit(request)
     try:
-        ticket = await run_in_threadpool(kit.flow.triage.set_status, ticket_id, body.status,
+        ticket = await run_in_threadpool(kit.flow.move_ticket, ticket_id, body.status,
                                          actor_of(who, body.actor), body.note)
     except TicketNotFound:
         raise HTTPException(404, f"no ticket {ticket_id!r}") from None
@@ -185,8 +185,6 @@ async def set_ticket_status(ticket_id: Annotated[str, Path(max_length=100)], bod
         raise HTTPException(409, str(exc)) from None
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    kit.flow.audit.append("ticket.status", actor_of(who, body.actor), ticket_id,
-                          {"status": body.status, "note": body.note})
     return ticket.model_dump(mode="json")
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from oasis.signals.parse import json_kind
 from oasis.triage.model import EventFormatError
 
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
@@ -21,21 +22,6 @@ _MIN_YEAR = 1970
 _MAX_YEAR = 2200
 
 
-def kind_of(value: Any) -> str:
-    """How a JSON value is called in an error message."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
 
 
 def is_account_id(value: str) -> bool:
@@ -79,7 +65,8 @@ class Fields:
 
     def __init__(self, data: Any, path: str) -> None:
         if not isinstance(data, dict):
-            raise EventFormatError(f"{path or 'payload'}: expected an object, got {kind_of(data)}")
+            raise EventFormatError(
+                f"{path or 'payload'}: expected an object, got {json_kind(data)}")
         self.data: dict[str, Any] = data
         self.path = path
 
@@ -101,7 +88,7 @@ class Fields:
         if value is None:
             return None
         if not isinstance(value, str):
-            raise EventFormatError(f"{self.where(name)}: expected a string, got {kind_of(value)}")
+            raise EventFormatError(f"{self.where(name)}: expected a string, got {json_kind(value)}")
         if value.strip() == "":
             if required:
                 raise EventFormatError(f"{self.where(name)}: must not be empty")
@@ -120,7 +107,7 @@ class Fields:
             return value or None
         if isinstance(value, int | float) and not isinstance(value, bool):
             return str(value)
-        raise EventFormatError(f"{self.where(name)}: expected a string, got {kind_of(value)}")
+        raise EventFormatError(f"{self.where(name)}: expected a string, got {json_kind(value)}")
 
     def number(self, name: str) -> float | None:
         value = self._get(name, False)
@@ -133,7 +120,7 @@ class Fields:
                 pass
         elif isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
-        raise EventFormatError(f"{self.where(name)}: expected a number, got {kind_of(value)}")
+        raise EventFormatError(f"{self.where(name)}: expected a number, got {json_kind(value)}")
 
     def time(self, name: str, *, required: bool = False) -> datetime | None:
         value = self.text(name, required=required)
@@ -153,7 +140,7 @@ class Fields:
         if value is None:
             return []
         if not isinstance(value, list):
-            raise EventFormatError(f"{self.where(name)}: expected a list, got {kind_of(value)}")
+            raise EventFormatError(f"{self.where(name)}: expected a list, got {json_kind(value)}")
         return value
 
     def strings(self, name: str) -> list[str]:
@@ -161,7 +148,7 @@ class Fields:
         for i, item in enumerate(self.items(name)):
             if not isinstance(item, str):
                 raise EventFormatError(
-                    f"{self.where(name)}[{i}]: expected a string, got {kind_of(item)}")
+                    f"{self.where(name)}[{i}]: expected a string, got {json_kind(item)}")
             out.append(item)
         return out
 
@@ -171,7 +158,8 @@ class Fields:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            raise EventFormatError(f"{self.where(name)}: expected an object, got {kind_of(value)}")
+            raise EventFormatError(
+                f"{self.where(name)}: expected an object, got {json_kind(value)}")
         out: dict[str, str] = {}
         for key, item in value.items():
             if isinstance(item, bool):
@@ -180,5 +168,5 @@ class Fields:
                 out[str(key)] = str(item)
             else:
                 raise EventFormatError(
-                    f"{self.where(name)}.{key}: expected a string, got {kind_of(item)}")
+                    f"{self.where(name)}.{key}: expected a string, got {json_kind(item)}")
         return out
