@@ -30,13 +30,18 @@ class Analysis:
 
 
 def suspected_change(ranking: Sequence[Candidate], deployments: Iterable[DeploymentRecord],
-                     window: timedelta) -> dict[str, Any] | None:
-    """The latest deployment of a ranked service shortly before that service's onset."""
+                     window: timedelta, first_symptom: datetime,
+                     skew: timedelta = timedelta(minutes=2)) -> dict[str, Any] | None:
+    """The latest deployment of a ranked service shortly before that service's onset.
+
+    A change made after the incident's first symptom (beyond `skew`, for clocks that
+    disagree) did not cause it, whichever service it touched: it is never blamed.
+    """
     deployments = list(deployments)
     for candidate in ranking:
+        latest = min(candidate.onset, first_symptom) + skew
         near = [d for d in deployments if d.service == candidate.service
-                and candidate.onset - window <= d.timestamp <= candidate.onset + timedelta(
-                    minutes=2)]
+                and candidate.onset - window <= d.timestamp <= latest]
         if near:
             d = max(near, key=lambda d: d.timestamp)
             return {"service": d.service, "version": d.version,
@@ -47,14 +52,15 @@ def suspected_change(ranking: Sequence[Candidate], deployments: Iterable[Deploym
 
 
 def analyse(anomalies: Sequence[Anomaly], graph: CallGraph, propagated_share: dict[str, float],
-            deployments: Iterable[DeploymentRecord], change_window: timedelta) -> Analysis:
+            deployments: Iterable[DeploymentRecord], change_window: timedelta,
+            skew: timedelta = timedelta(minutes=2)) -> Analysis:
     symptoms = [a for a in anomalies if a.role == "symptom"]
     ranking = rank_root_cause(symptoms, graph, propagated_share)
     root = ranking[0].service if ranking else None
     services = [c.service for c in ranking]
     services += sorted({a.service for a in anomalies} - set(services))
     started = min(a.started_at for a in (symptoms or anomalies))
-    change = suspected_change(ranking[:1] + ranking[1:], deployments, change_window)
+    change = suspected_change(ranking, deployments, change_window, started, skew)
     severity = _severity(symptoms, graph, services)
     title = _title(root, symptoms, change, services)
     return Analysis(root, ranking, started, services, severity, title,

@@ -74,8 +74,10 @@ def walk_back(values: dict[int, float], minute: int, above: float, limit: int = 
 class ErrorRateDetector:
     """Error lines per service well above that service's own normal rate.
 
-    The expected count is scaled by the service's current traffic (its non-error lines),
-    so twice the users with the same error ratio is not a spike.
+    The expected count is scaled by the service's current traffic (its non-error lines, or
+    its request-rate metric when it has one), so twice the users with the same error ratio
+    is not a spike. The excess must show in at least `min_bad_minutes` of the window's
+    minutes unless it is severe: one bad minute is a blip.
     """
 
     name = "error_rate"
@@ -96,7 +98,8 @@ class ErrorRateDetector:
             if base is None:
                 continue
             rate, dispersion = base
-            traffic = _traffic_factor(self.s, logs.other, minute, w, guard, logs.first_minute)
+            traffic = max(_traffic_factor(self.s, logs.other, minute, w, guard, logs.first_minute),
+                          window.traffic_factor.get(service, 1.0))
             expected = max(rate, 0.05) * w * traffic
             observed = window_sum(logs.errors, minute, w)
             if observed < max(cfg.min_errors, cfg.min_ratio * expected) or \
@@ -104,6 +107,10 @@ class ErrorRateDetector:
                 continue
             per_minute = max(rate, 0.05) * traffic
             above = per_minute + 2 * math.sqrt(per_minute * dispersion) + 0.5
+            bad = sum(logs.errors.get(m, 0) > above for m in range(minute - w + 1, minute + 1))
+            severe = observed >= cfg.severe_ratio * expected and observed >= cfg.severe_min_errors
+            if bad < min(cfg.min_bad_minutes, w) and not severe:
+                continue
             onset = walk_back(logs.errors, minute, above)
             yield Anomaly(
                 service, self.name, "errors", from_minute(onset), observed, expected,
@@ -167,8 +174,9 @@ class NewErrorDetector:
             return
         rate, dispersion = base
         logs = window.logs[service]
-        traffic = _traffic_factor(self.s, logs.other, minute, w,
-                                  guard_for(window, service, minute, guard), service_first)
+        traffic = max(_traffic_factor(self.s, logs.other, minute, w,
+                                      guard_for(window, service, minute, guard), service_first),
+                      window.traffic_factor.get(service, 1.0))
         expected = max(rate, 0.05) * w * traffic
         if observed < cfg.surge_ratio * expected or \
                 poisson_tail(observed, expected, dispersion) > self.s.error_rate.p_value:

@@ -7,15 +7,25 @@ minute exactly once, in time order), so replay and live still agree.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from oasis.detect.anomaly import Anomaly, Role
-from oasis.detect.baseline import expect
+from oasis.detect.baseline import Expectation, expect
 from oasis.detect.detectors import squash, walk_back
 from oasis.detect.settings import DetectSettings
+from oasis.detect.shape import (
+    HistoryShape,
+    binomial_tail,
+    counter_increase,
+    is_failure_ratio,
+    looks_cumulative,
+    ratio_scale,
+)
 from oasis.detect.streaming import StreamingScorer, StreamingSettings
+from oasis.detect.traffic import request_volume
 from oasis.detect.window import SignalWindow, from_minute, guard_for
 
 
@@ -133,14 +143,21 @@ class MetricDetector:
             return None
         if minute not in series:
             return None
+        if looks_cumulative(metric, series):
+            series = counter_increase(series)
+        step = sampling_step(series, minute)
         guard = guard_for(window, service, minute, max(self.s.guard_minutes, cfg.window_minutes))
         base = expect(series, minute, recent=self.s.baseline_minutes, guard=guard,
-                      min_points=self.s.min_history_minutes // 2)
+                      min_points=max(5, self.s.min_history_minutes // 2 // step))
         if base is None:
             return None
         floor = max(0.02 * abs(base.value), 1e-6)
-        found = self._level(service, metric, series, minute, base, floor, role, worse)
-        if found is None and worse >= 0 and role == "symptom":
+        history = [series[m] for m in range(minute - guard - self.s.baseline_minutes,
+                                            minute - guard) if m in series]
+        shape = HistoryShape.of(history, max(1, cfg.window_minutes // step))
+        found = self._level(window, service, metric, series, minute, base, floor, role, worse,
+                            shape, step)
+        if found is None and worse >= 0 and role == "symptom" and step == 1:
             found = self._trend(service, metric, series, minute, base, floor)
         return found
 
@@ -204,32 +221,126 @@ class MetricDetector:
                                            abs(flag.mean) * change / 2)
         return _Alarm(flag, sign, threshold)
 
-    def _level(self, service, metric, series, minute, base, floor, role, worse):
+    def _level(self, window: SignalWindow, service: str, metric: str,
+               series: dict[int, float], minute: int, base: Expectation, floor: float,
+               role: Role, worse: int, shape: HistoryShape, step: int) -> Anomaly | None:
+        """A shift held over the confirmation window (time, not points: a five-minute
+        series needs two of its points), beyond the robust band, beyond what the history
+        already sustained, improbable for this series, and big enough for its kind."""
         cfg = self.s.metrics
-        recent = [series.get(m) for m in range(minute - cfg.window_minutes + 1, minute + 1)]
-        if any(v is None for v in recent):
+        span = max(cfg.window_minutes, 2 * step) if step > 1 else cfg.window_minutes
+        recent = [v for m in range(minute - span + 1, minute + 1)
+                  if (v := series.get(m)) is not None]
+        if len(recent) < (cfg.window_minutes if step == 1 else 2):
             return None
-        zs = [base.z(v, floor) for v in recent]
+        spread = max(base.spread, shape_spread(shape), floor)
+        zs = [(v - base.value) / spread for v in recent]
         sign = 1 if zs[-1] > 0 else -1
         if worse and sign != worse:
             return None
         if not all(z * sign >= cfg.z for z in zs):
             return None
         current = recent[-1]
-        change = abs(current - base.value) / max(abs(base.value), 1e-9)
-        if change < cfg.min_relative_change:
+        if not self._big_enough(metric, current, base.value, shape):
             return None
-        threshold = base.value + sign * max(cfg.z / 2 * max(base.spread, floor),
-                                            abs(base.value) * cfg.min_relative_change / 2)
+        if not shape.beyond_sustained(recent, sign):
+            return None
+        run = self._run(series, minute, spread, base.value, sign, shape)
+        if shape.irregular(base.value, cfg.z * max(base.spread, floor)) and \
+                shape.run_chance(run, sign) > cfg.run_p_value:
+            return None
+        volume = None
+        if is_failure_ratio(metric):
+            volume = self._failures_given_volume(window, service, metric, series, minute,
+                                                 len(run), shape)
+            if volume is not None and volume["p"] > cfg.ratio_p_value:
+                return None
+        threshold = base.value + sign * max(cfg.z / 2 * spread,
+                                            abs(base.value) * self._relative(metric) / 2)
         onset = walk_back(series, minute, threshold, below=sign < 0)
         ratio = max(current, 1e-9) / max(base.value, 1e-9)
+        detail = {"metric": metric, "seasonal": base.seasonal}
+        summary = f"{service}: {metric} {current:.4g}, {base.value:.4g} expected"
+        if abs(base.value) >= 1e-3:
+            summary += f" ({'+' if sign > 0 else ''}{(ratio - 1) * 100:.0f} %)"
+        if volume is not None:
+            detail.update(failed=round(volume["failed"], 1), volume=round(volume["volume"], 1))
+            summary += (f", about {volume['failed']:.0f} of {volume['volume']:.0f} requests "
+                        f"failed in {len(run)} min ({volume['expected_share']:.1%} usual)")
         return Anomaly(
             service, self.name, f"metric:{metric}", from_minute(onset), current, base.value,
-            squash(ratio if sign > 0 else 1 / max(ratio, 1e-9), 10),
-            f"{service}: {metric} {current:.4g}, {base.value:.4g} expected"
-            + (f" ({'+' if sign > 0 else ''}{(ratio - 1) * 100:.0f} %)"
-               if abs(base.value) >= 1e-3 else ""),
-            role=role, detail={"metric": metric, "seasonal": base.seasonal})
+            squash(ratio if sign > 0 else 1 / max(ratio, 1e-9), 10), summary,
+            role=role, detail=detail)
+
+    def _relative(self, metric: str) -> float:
+        cfg, lower = self.s.metrics, metric.lower()
+        if is_failure_ratio(metric):
+            return cfg.failure_ratio_change.relative
+        if "latency" in lower or "duration" in lower:
+            return cfg.latency_change.relative
+        return cfg.min_relative_change
+
+    def _big_enough(self, metric: str, current: float, expected: float,
+                    shape: HistoryShape) -> bool:
+        """The kind's minimum meaningful change, absolute and relative, in the series' unit."""
+        cfg, lower = self.s.metrics, metric.lower()
+        change = abs(current - expected)
+        if change < self._relative(metric) * abs(expected):
+            return False
+        if is_failure_ratio(metric):
+            scale = ratio_scale(metric, shape.values, [current])
+            return change >= cfg.failure_ratio_change.absolute * (scale if scale > 1 else 1)
+        if "latency" in lower or "duration" in lower:
+            absolute = cfg.latency_change.absolute
+            if "second" in lower or lower.endswith("_s"):
+                absolute /= 1000
+            return change >= absolute
+        return True
+
+    def _run(self, series: dict[int, float], minute: int, spread: float, expected: float,
+             sign: int, shape: HistoryShape) -> list[float]:
+        """The latest points beyond half the z band, walking back up to `run_max_minutes`."""
+        cfg = self.s.metrics
+        edge = expected + sign * cfg.z / 2 * spread
+        run = []
+        for m in range(minute, minute - cfg.run_max_minutes, -1):
+            v = series.get(m)
+            if v is None:
+                continue
+            if (v - edge) * sign <= 0:
+                break
+            run.append(v)
+        return run
+
+    def _failures_given_volume(self, window: SignalWindow, service: str, metric: str,
+                               series: dict[int, float], minute: int, minutes: int,
+                               shape: HistoryShape) -> dict[str, float] | None:
+        """The failed count behind a ratio's latest minutes, tested against the service's
+        request volume at its historical failure share; None when no volume is known."""
+        volume = request_volume(window, service, self.s.metrics.volume_names)
+        if volume is None:
+            return None
+        scale = ratio_scale(metric, shape.values, [series[minute]])
+        start = minute - minutes + 1
+        failed = trials = 0.0
+        hist_failed = hist_trials = 0.0
+        baseline_end = start - self.s.guard_minutes
+        for m, value in series.items():
+            n = volume.get(m)
+            if n is None:
+                continue
+            if m >= start:
+                failed += value / scale * n
+                trials += n
+            elif baseline_end - self.s.baseline_minutes <= m < baseline_end:
+                hist_failed += value / scale * n
+                hist_trials += n
+        if trials <= 0:
+            return None
+        share = (hist_failed + 0.5) / (hist_trials + 1)
+        return {"p": binomial_tail(failed, max(trials, failed), share), "failed": failed,
+                "volume": trials, "expected_share": share}
+
 
     def _trend(self, service, metric, series, minute, base, floor):
         cfg = self.s.metrics
@@ -269,3 +380,20 @@ def _kendall_tau(points: list[tuple[int, float]]) -> float:
             discordant += s < 0
     total = concordant + discordant
     return (concordant - discordant) / total if total else 0.0
+
+
+def sampling_step(series: dict[int, float], minute: int, points: int = 12) -> int:
+    """Minutes between a series' points (1 for per-minute series, 5 for five-minute ones),
+    the median gap of its latest points."""
+    recent = sorted(m for m in series if minute - 12 * points <= m <= minute)[-points:]
+    gaps = sorted(b - a for a, b in itertools.pairwise(recent))
+    return max(1, gaps[len(gaps) // 2]) if gaps else 1
+
+
+def shape_spread(shape: HistoryShape) -> float:
+    """Spread from the history's inner quantiles (10-90 %, as a normal's sd): where the
+    MAD is 0 because most minutes are 0, the rest of the history still has a width."""
+    values = shape.values
+    if len(values) < 10:
+        return 0.0
+    return (values[int(0.9 * (len(values) - 1))] - values[int(0.1 * (len(values) - 1))]) / 2.56

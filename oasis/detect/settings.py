@@ -24,6 +24,12 @@ class ErrorRateSettings(_Section):
         "Chance of so many errors from the service's normal rate (Poisson, with its own "
         "over-dispersion) below which it alarms. Checked every minute for every service, "
         "so it has to be tiny."))
+    min_bad_minutes: int = Field(2, ge=1, description=(
+        "Minutes of the window that must each be above the service's normal band: a "
+        "spike must hold (or repeat), one bad minute is not an incident..."))
+    severe_ratio: float = Field(20.0, gt=1, description=(
+        "...unless it is severe: this many times the expected count..."))
+    severe_min_errors: int = Field(60, ge=1, description="...and at least this many errors.")
 
 
 class ErrorTypeSettings(_Section):
@@ -36,6 +42,14 @@ class ErrorTypeSettings(_Section):
     surge_ratio: float = Field(4.0, gt=1, description="Growth that makes a known type surge.")
 
 
+class MinimumChange(_Section):
+    """The smallest change from expected that matters for a kind of signal: both the
+    absolute and the relative part must be reached."""
+
+    absolute: float = Field(0.0, ge=0, description="In the series' own unit (see below).")
+    relative: float = Field(0.3, ge=0, description="Share of the expected value (0.3 = 30 %).")
+
+
 class MetricSettings(_Section):
     """Level shifts and steady climbs of any metric, robust to noise and daily ramps; with a
     day of history, also what the streaming scorer finds against days of memory."""
@@ -43,7 +57,33 @@ class MetricSettings(_Section):
     window_minutes: int = Field(3, ge=1, description="Latest minutes that must all deviate.")
     z: float = Field(6.0, gt=0, description="Robust z-score each of those minutes must reach.")
     min_relative_change: float = Field(0.3, ge=0, description=(
-        "Smallest relative change from expected that counts (0.3 = 30 %)."))
+        "Smallest relative change from expected that counts (0.3 = 30 %), for metrics "
+        "without a kind of their own below."))
+    failure_ratio_change: MinimumChange = Field(
+        default_factory=lambda: MinimumChange(absolute=0.02, relative=0.5), description=(
+            "Error or failure ratios (names with error/fail and rate/ratio/pct/percent): "
+            "the absolute part is a fraction (0.02 = 2 percentage points) and is scaled "
+            "x100 for a series that is a percentage."))
+    latency_change: MinimumChange = Field(
+        default_factory=lambda: MinimumChange(absolute=5.0, relative=0.3), description=(
+            "Latency and duration metrics: the absolute part is in milliseconds and is "
+            "divided by 1000 for a series named in seconds."))
+    run_p_value: float = Field(1e-5, gt=0, lt=1, description=(
+        "A level shift must also be improbable for the series' own history: the chance of "
+        "each of the latest points (the smoothed share of history values at least as "
+        "extreme), multiplied, must be below this. Zero-inflated and jumpy series need "
+        "longer runs; a steady series is unaffected."))
+    run_max_minutes: int = Field(15, ge=1, description=(
+        "Longest run of latest minutes that the run test may look back over."))
+    ratio_p_value: float = Field(1e-6, gt=0, lt=1, description=(
+        "Where a failure ratio's service has a known volume (a request-rate metric, else "
+        "its log lines), the failed count behind the ratio must be this improbable "
+        "(binomial tail) at the service's own historical failure share."))
+    volume_names: list[str] = Field(
+        default_factory=lambda: ["request", "rps", "qps", "throughput", "calls", "hits",
+                                 "tps", "rpm"],
+        description="Metrics that count a service's requests, in order of preference. "
+                    "Names that say per second (rps, per_s...) count x60 a minute.")
     trend_minutes: int = Field(30, ge=5, description="Window of the trend (leak) check.")
     trend_min_rise: float = Field(8.0, ge=0, description=(
         "Rise over the trend window, in the series' own noise units, that counts."))
@@ -62,7 +102,8 @@ class MetricSettings(_Section):
                     "service's traffic (its context metrics) is context, not a symptom.")
     context_only: list[str] = Field(
         default_factory=lambda: ["request", "rps", "qps", "throughput", "traffic", "count",
-                                 "replica"],
+                                 "replica", "per_min", "per_sec", "per_s", "rpm", "tps",
+                                 "calls", "hits", "_total", "sessions", "users"],
         description="Volume metrics: anomalies here explain, they do not open incidents.")
     streaming_min_history_minutes: int = Field(1440, ge=0, description=(
         "History a series needs before the streaming scorer's reports count (one day, so a "

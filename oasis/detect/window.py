@@ -51,6 +51,9 @@ class SignalWindow:
         # Services in an open incident, and the minute it started: their baselines end
         # there, so a long outage never becomes the new normal.
         self.freeze: dict[str, int] = {}
+        # Services' current request volume over their usual one (from request-rate
+        # metrics), set by the monitor before each check: errors scale with it.
+        self.traffic_factor: dict[str, float] = {}
 
     # -- filling ---------------------------------------------------------------------------
     def add_log_count(self, minute: int, service: str, level: str, count: int) -> None:

@@ -16,11 +16,15 @@ from oasis.analyze.analyst import Analysis, analyse
 from oasis.detect.anomaly import Anomaly
 from oasis.detect.graph import CallGraph
 from oasis.detect.settings import DetectSettings
+from oasis.incidents.lifecycle import apply_transition
 from oasis.incidents.model import SEVERITY_ORDER, Incident, Severity, Status, TimelineEvent
 from oasis.incidents.store import ConflictError, IncidentStore, new_incident_id
 from oasis.signals.model import DeploymentRecord
 
 MAX_EVIDENCE_ANOMALIES = 40
+CLOCK_SKEW_MINUTES = 2  # a deployment stamped this much after a symptom may still precede it
+# Statuses nobody has acted on yet: an incident that recovers there is resolved by OASIS.
+UNATTENDED = frozenset({Status.INITIAL_DETECTION, Status.ANALYSIS_COMPLETE})
 
 
 @dataclass
@@ -61,7 +65,7 @@ class IncidentTracker:
         touched: set[int] = set()
         orphans: list[Anomaly] = []
         for a in anomalies:
-            target = next((o for o in self.open if self._related(o, a, ctx.graph)), None)
+            target = next((o for o in self.open if self._related(o, a, ctx)), None)
             if target is not None:
                 known = target.anomalies.get(a.key)
                 if known is not None and known.started_at < a.started_at:
@@ -90,19 +94,32 @@ class IncidentTracker:
                 changed.append(self._recovered(o, now))
         return changed
 
-    def _related(self, o: _Open, a: Anomaly, graph: CallGraph) -> bool:
-        services = o.incident.services
-        if a.service in services:
-            return True
-        if any(graph.depends_on(a.service, s) or graph.depends_on(s, a.service)
-               for s in services):
+    def _related(self, o: _Open, a: Anomaly, ctx: CheckContext) -> bool:
+        """Whether `a` is part of open incident `o`: a symptom of a service already in it,
+        or one starting near the incident's onset on a connected service (or, unconnected,
+        at about the same time). A later problem elsewhere, or one that follows a
+        deployment made after the incident began, is a new incident: folding it in would
+        re-root the old one."""
+        inc = o.incident
+        if a.service in inc.services:
             return True
         window = timedelta(minutes=self.settings.correlation_minutes)
-        return abs(a.started_at - o.incident.started_at) <= window
+        if a.started_at - inc.started_at > window:
+            return False
+        skew = timedelta(minutes=CLOCK_SKEW_MINUTES)
+        if any(d.service == a.service and inc.started_at + skew < d.timestamp <= a.started_at
+               for d in ctx.deployments):
+            return False
+        graph = ctx.graph
+        if any(graph.depends_on(a.service, s) or graph.depends_on(s, a.service)
+               for s in inc.services):
+            return True
+        return abs(a.started_at - inc.started_at) <= window
 
     def _analyse(self, o: _Open, ctx: CheckContext) -> Analysis:
         return analyse(list(o.anomalies.values()), ctx.graph, ctx.propagated_share,
-                       ctx.deployments, timedelta(minutes=self.settings.change_window_minutes))
+                       ctx.deployments, timedelta(minutes=self.settings.change_window_minutes),
+                       timedelta(minutes=CLOCK_SKEW_MINUTES))
 
     def _evidence(self, o: _Open, analysis: Analysis) -> list[dict[str, Any]]:
         items = analysis.evidence[-MAX_EVIDENCE_ANOMALIES:]
@@ -193,12 +210,20 @@ class IncidentTracker:
         return self._save(o, events)
 
     def _recovered(self, o: _Open, now: datetime) -> Incident:
+        """Every symptom has been back to normal for `recovery_minutes`. An incident no
+        one has acted on is resolved (it went away on its own); one a person or an action
+        is handling keeps its status, with the recovery on its timeline."""
         self.open.remove(o)
-        o.incident.recovered_at = now
-        return self._save(o, [TimelineEvent(
+        inc = o.incident
+        inc.recovered_at = now
+        events = [TimelineEvent(
             now, "recovered",
-            f"no symptoms since {o.incident.last_seen_at:%H:%M}Z; a recurrence opens a new "
-            "incident")])
+            f"no symptoms since {inc.last_seen_at:%H:%M}Z; a recurrence opens a new incident")]
+        if inc.status in UNATTENDED:
+            events.append(apply_transition(
+                inc, Status.RESOLVED, actor="oasis", at=now,
+                message="resolved: recovered on its own, no action was taken"))
+        return self._save(o, events)
 
     def _save(self, o: _Open, events: list[TimelineEvent]) -> Incident:
         try:
@@ -210,6 +235,11 @@ class IncidentTracker:
                          "suspected_change", "severity", "title", "summary", "started_at",
                          "evidence", "last_seen_at", "recovered_at"):
                 setattr(fresh, name, getattr(o.incident, name))
+            if any(e.kind.startswith("status:") for e in events):
+                if fresh.status in UNATTENDED:
+                    fresh.status = o.incident.status
+                else:  # someone took it on meanwhile: their status stands
+                    events = [e for e in events if not e.kind.startswith("status:")]
             o.incident = fresh
             return self.store.update(fresh, events)
 

@@ -18,6 +18,7 @@ from oasis.detect.graph import CallGraph
 from oasis.detect.metric import MetricDetector
 from oasis.detect.settings import DetectSettings
 from oasis.detect.templates import TemplateMiner
+from oasis.detect.traffic import traffic_factors
 from oasis.detect.window import ERROR_LEVEL_NAMES, SignalWindow, to_minute, window_sum
 from oasis.incidents.model import Incident
 from oasis.incidents.store import IncidentStore
@@ -73,6 +74,7 @@ class Monitor:
         self.cursor = end
         minute = to_minute(end) - 1
         self.window.freeze = {s: to_minute(t) for s, t in self.tracker.frozen_services().items()}
+        self.window.traffic_factor = traffic_factors(self.window, minute, self.settings)
         anomalies = [a for d in self.detectors for a in d.detect(self.window, minute)]
         self.last_anomalies = anomalies
         if minute % 60 == 0:

@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 
 class Level(StrEnum):
-    """Canonical log levels; WARNING and CRITICAL are accepted as aliases."""
+    """Canonical log levels. Spellings seen in the wild (syslog, glog, Java, one-letter
+    forms) are accepted as aliases, case-insensitive: see LEVEL_ALIASES."""
 
     DEBUG = "DEBUG"
     INFO = "INFO"
@@ -27,13 +28,28 @@ class Level(StrEnum):
 LEVEL_ALIASES: dict[str, Level] = {
     "DEBUG": Level.DEBUG,
     "TRACE": Level.DEBUG,
+    "D": Level.DEBUG,
+    "T": Level.DEBUG,
+    "FINE": Level.DEBUG,
     "INFO": Level.INFO,
+    "I": Level.INFO,
+    "NOTICE": Level.INFO,
+    "INFORMATION": Level.INFO,
     "WARN": Level.WARN,
     "WARNING": Level.WARN,
+    "W": Level.WARN,
     "ERROR": Level.ERROR,
     "ERR": Level.ERROR,
+    "E": Level.ERROR,
+    "SEVERE": Level.ERROR,
     "FATAL": Level.FATAL,
+    "F": Level.FATAL,
     "CRITICAL": Level.FATAL,
+    "CRIT": Level.FATAL,
+    "ALERT": Level.FATAL,
+    "EMERG": Level.FATAL,
+    "EMERGENCY": Level.FATAL,
+    "PANIC": Level.FATAL,
 }
 
 #: Levels that count as errors in error-rate aggregations.

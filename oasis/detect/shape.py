@@ -1,0 +1,157 @@
+"""What kind of series a metric is, and what its own history already shows.
+
+A median and a MAD describe a steady series well and a sparse one badly: a low-traffic
+service's error ratio is 0 most minutes and 0.25-1.0 now and then, so its median and MAD
+are both 0 and every failed request looks infinitely unusual. Before a level shift counts,
+the metric detector asks three more questions here, none of them tied to a metric name
+beyond the conventions documented in `MetricSettings`:
+
+- **Is it beyond what the history already sustained?** The largest value the series held
+  for a whole confirmation window in its history (the maximum of rolling minima) is the
+  edge of normal for a shift; single-minute spikes in the history do not widen it.
+- **Is the run improbable for this series?** For a zero-inflated or jumpy series each of
+  the latest points gets the smoothed empirical chance of a value at least that extreme
+  in the history; their product must fall below `run_p_value`. A series that is non-zero
+  every tenth minute needs a longer run than one that never was.
+- **For a ratio, is the failed count significant given the volume?** When the service has
+  a known request volume, the failures behind an error ratio are tested against the
+  volume (binomial tail), not the percentage: one failure in three requests is not news.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+RATIO_WORDS = ("ratio", "rate", "pct", "percent", "share", "fraction")
+FAILURE_WORDS = ("error", "fail", "5xx", "fault", "reject")
+PERCENT_WORDS = ("pct", "percent")
+PER_SECOND_WORDS = ("per_s", "per_sec", "rps", "qps", "tps", "_per_second", "/s")
+COUNTER_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
+
+
+def is_failure_ratio(name: str) -> bool:
+    """An error or failure share (a ratio or a percentage), by the usual naming."""
+    lower = name.lower()
+    return any(w in lower for w in FAILURE_WORDS) and any(w in lower for w in RATIO_WORDS)
+
+
+def ratio_scale(name: str, history: Sequence[float], latest: Sequence[float]) -> float:
+    """What to divide a failure ratio by to get a fraction: 100 for a percentage, else 1.
+
+    The unit is not known in advance: a name that says percent, or any value above 1 in
+    the history or now, makes it a percentage.
+    """
+    lower = name.lower()
+    if any(w in lower for w in PERCENT_WORDS):
+        return 100.0
+    return 100.0 if any(v > 1.0 for v in history) or any(v > 1.0 for v in latest) else 1.0
+
+
+def per_minute_factor(name: str) -> float:
+    """Volume metrics named per second are multiplied by 60 to count a minute's requests."""
+    lower = name.lower()
+    return 60.0 if any(w in lower for w in PER_SECOND_WORDS) else 1.0
+
+
+def looks_cumulative(name: str, series: dict[int, float]) -> bool:
+    """A monotonic counter (Prometheus' `_total`, OTel sums): by name, or by never falling
+    over a long stretch except for the odd reset."""
+    points = [series[m] for m in sorted(series)[-120:]]
+    if len(points) < 20:
+        return name.lower().endswith(COUNTER_SUFFIXES)
+    rises = sum(b > a for a, b in itertools.pairwise(points))
+    falls = sum(b < a for a, b in itertools.pairwise(points))
+    if name.lower().endswith(COUNTER_SUFFIXES):
+        return falls <= max(2, len(points) // 20)
+    return falls <= 2 and rises >= 0.8 * (len(points) - 1)
+
+
+def counter_increase(series: dict[int, float]) -> dict[int, float]:
+    """Per-minute increase of a cumulative counter, spread over gaps; a drop is a reset
+    (the counter restarted from 0), so the new value itself is the increase."""
+    out: dict[int, float] = {}
+    previous: tuple[int, float] | None = None
+    for minute in sorted(series):
+        value = series[minute]
+        if previous is not None:
+            gap = minute - previous[0]
+            increase = value - previous[1] if value >= previous[1] else value
+            out[minute] = increase / gap
+        previous = (minute, value)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryShape:
+    """The history of one series, sorted, with the shift its history already sustained."""
+
+    values: tuple[float, ...]  # sorted ascending
+    sustained_high: float  # largest value held for a whole window (max of rolling minima)
+    sustained_low: float  # smallest value held for a whole window (min of rolling maxima)
+    zero_share: float
+
+    @classmethod
+    def of(cls, history: Sequence[float], window_points: int) -> HistoryShape:
+        w = max(1, window_points)
+        if len(history) >= w:
+            runs = [history[i:i + w] for i in range(len(history) - w + 1)]
+            high, low = max(min(r) for r in runs), min(max(r) for r in runs)
+        else:
+            high, low = max(history, default=0.0), min(history, default=0.0)
+        zeros = sum(1 for v in history if v == 0)
+        return cls(tuple(sorted(history)), high, low, zeros / len(history) if history else 0)
+
+    def exceed_chance(self, value: float, sign: int) -> float:
+        """Smoothed chance of a history value at least as extreme as `value` (Laplace)."""
+        n = len(self.values)
+        if sign > 0:
+            count = n - bisect_left(self.values, value)
+        else:
+            count = bisect_right(self.values, value)
+        return (count + 0.5) / (n + 1)
+
+    def run_chance(self, latest: Sequence[float], sign: int) -> float:
+        """Chance of the latest points all being this extreme, as if independent."""
+        log_p = sum(math.log(self.exceed_chance(v, sign)) for v in latest)
+        return math.exp(log_p)
+
+    def irregular(self, level: float, band: float) -> bool:
+        """Zero-inflated, or with a history whose own top 1 % already lies beyond the band
+        (heavy tails): a z-score misjudges these, the run test does not."""
+        if not self.values:
+            return False
+        if self.zero_share >= 0.2:
+            return True
+        top = self.values[-max(1, len(self.values) // 100)]
+        bottom = self.values[max(1, len(self.values) // 100) - 1]
+        return top - level >= band or level - bottom >= band
+
+    def beyond_sustained(self, latest: Sequence[float], sign: int) -> bool:
+        """Whether every latest point lies past what the history held for a whole window."""
+        if sign > 0:
+            return min(latest) > self.sustained_high
+        return max(latest) < self.sustained_low
+
+
+def binomial_tail(failures: float, trials: float, p: float) -> float:
+    """P(X >= failures) for X ~ Binomial(trials, p); trials and failures rounded."""
+    n, k = round(trials), round(failures)
+    if k <= 0:
+        return 1.0
+    if k > n:
+        return 0.0
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    log_p, log_q = math.log(p), math.log(1 - p)
+    base = math.lgamma(n + 1)
+    total = 0.0
+    for i in range(k, n + 1):
+        term = math.exp(base - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p
+                        + (n - i) * log_q)
+        total += term
+        if i > k and term < total * 1e-12:
+            break
+    return min(1.0, total)

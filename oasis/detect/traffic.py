@@ -1,0 +1,58 @@
+"""How many requests a service is serving, from whatever the fleet reports.
+
+Error counts and error ratios mean little without the volume behind them: three times the
+users with the same failure share is load, not a fault, and one failure in three requests
+is not an incident. The volume is the service's request-rate metric when it has one (the
+first name in `MetricSettings.volume_names` that matches), else its log lines.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from oasis.detect.settings import DetectSettings
+from oasis.detect.shape import (
+    counter_increase,
+    is_failure_ratio,
+    looks_cumulative,
+    per_minute_factor,
+)
+from oasis.detect.window import SignalWindow, guard_for
+
+
+def request_volume(window: SignalWindow, service: str, names: list[str],
+                   logs_fallback: bool = True) -> dict[int, float] | None:
+    """Requests per minute of `service`, or None when nothing tells."""
+    for word in names:
+        for (owner, name), series in window.metrics.items():
+            if owner == service and word in name.lower() and not is_failure_ratio(name):
+                if looks_cumulative(name, series):
+                    series = counter_increase(series)
+                factor = per_minute_factor(name)
+                return {m: v * factor for m, v in series.items()}
+    logs = window.logs.get(service)
+    if not logs_fallback or logs is None or not logs.other:
+        return None
+    return {m: logs.other.get(m, 0) + logs.errors.get(m, 0)
+            for m in logs.other.keys() | logs.errors.keys()}
+
+
+def traffic_factors(window: SignalWindow, minute: int, s: DetectSettings) -> dict[str, float]:
+    """Per service with a request-rate metric: its latest minutes' volume over its usual
+    volume (at least 1, at most 5), for scaling expected error counts."""
+    out: dict[str, float] = {}
+    w = s.error_rate.window_minutes
+    for service in {owner for owner, _ in window.metrics}:
+        volume = request_volume(window, service, s.metrics.volume_names, logs_fallback=False)
+        if not volume:
+            continue
+        guard = guard_for(window, service, minute, max(s.guard_minutes, w))
+        end = minute - guard
+        history = [volume[m] for m in range(end - s.baseline_minutes, end) if m in volume]
+        latest = [volume[m] for m in range(minute - w + 1, minute + 1) if m in volume]
+        if len(history) < 10 or not latest:
+            continue
+        usual = statistics.median(history)
+        if usual > 0:
+            out[service] = min(5.0, max(1.0, statistics.fmean(latest) / usual))
+    return out
