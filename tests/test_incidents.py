@@ -320,3 +320,73 @@ def test_only_one_process_holds_the_monitor_lease(incident_store: IncidentStore)
     # Holder a stops renewing: after the lease runs out, b takes over.
     assert incident_store.acquire_lease("monitor", "b", 60, now=T0 + timedelta(seconds=91))
     assert not incident_store.acquire_lease("monitor", "a", 60, now=T0 + timedelta(seconds=92))
+
+
+def test_an_unattended_incident_that_recovers_is_resolved_with_a_reason(tmp_path) -> None:
+    store = IncidentStore(f"sqlite:///{tmp_path / 's.db'}")
+    tracker = IncidentTracker(store, DetectSettings())
+    tracker.update([anomaly("db")], T0 + timedelta(minutes=1), ctx(chain_graph()))
+    [incident] = store.list()
+    # Symptoms still there at minute 10: open. Quiet for 15 minutes after that: resolved.
+    tracker.update([anomaly("db")], T0 + timedelta(minutes=10), ctx(chain_graph()))
+    tracker.update([], T0 + timedelta(minutes=24), ctx(chain_graph()))
+    assert store.get(incident.id).recovered_at is None
+    tracker.update([], T0 + timedelta(minutes=25), ctx(chain_graph()))
+    done = store.get(incident.id)
+    assert done.recovered_at == T0 + timedelta(minutes=25)
+    assert done.status is Status.RESOLVED
+    assert "recovered on its own" in done.timeline[-1].message
+    store.close()
+
+
+def test_an_incident_someone_is_handling_keeps_its_status_when_it_recovers(tmp_path) -> None:
+    store = IncidentStore(f"sqlite:///{tmp_path / 's.db'}")
+    tracker = IncidentTracker(store, DetectSettings())
+    tracker.update([anomaly("db")], T0 + timedelta(minutes=1), ctx())
+    incident = store.list()[0]
+    incident.status = Status.PENDING_APPROVAL
+    store.update(incident, [TimelineEvent(T0, "status:pending_approval", "asked")])
+    tracker.update([], T0 + timedelta(minutes=30), ctx())
+    got = store.get(incident.id)
+    assert got.recovered_at is not None and got.status is Status.PENDING_APPROVAL
+    store.close()
+
+
+def test_a_deployment_after_the_first_symptom_is_never_blamed(tmp_path) -> None:
+    store = IncidentStore(f"sqlite:///{tmp_path / 's.db'}")
+    tracker = IncidentTracker(store, DetectSettings())
+    graph = chain_graph()
+    late = DeploymentRecord(T0 + timedelta(minutes=6), "db", "2.0", previous_version="1.9")
+    early = DeploymentRecord(T0 - timedelta(minutes=3), "frontend", "7.1",
+                             previous_version="7.0")
+    # The db's own onset is minute 8 (after its deploy at 6), but the incident's first
+    # symptom is at 0: the db's deploy came later and did not cause it.
+    tracker.update([anomaly("api"), anomaly("db", minute=8, strength=1.0)],
+                   T0 + timedelta(minutes=9), ctx(graph, [late, early]))
+    [incident] = store.list()
+    assert incident.suspected_change is None
+    # Within the clock-skew allowance (2 min) it can still be blamed.
+    store2 = IncidentStore(f"sqlite:///{tmp_path / 's2.db'}")
+    tracker2 = IncidentTracker(store2, DetectSettings())
+    skewed = DeploymentRecord(T0 + timedelta(minutes=1), "db", "2.0", previous_version="1.9")
+    tracker2.update([anomaly("db")], T0 + timedelta(minutes=3), ctx(graph, [skewed]))
+    assert store2.list()[0].suspected_change["version"] == "2.0"
+    store.close()
+    store2.close()
+
+
+def test_a_later_problem_on_a_connected_service_is_a_new_incident(tmp_path) -> None:
+    store = IncidentStore(f"sqlite:///{tmp_path / 's.db'}")
+    tracker = IncidentTracker(store, DetectSettings())
+    graph = chain_graph()
+    tracker.update([anomaly("frontend")], T0 + timedelta(minutes=1), ctx(graph))
+    # 40 minutes on, still open (the frontend keeps its symptom), the db fails after a deploy.
+    deploy = DeploymentRecord(T0 + timedelta(minutes=38), "db", "3.0", previous_version="2.9")
+    for minute in range(2, 42):
+        found = [anomaly("frontend")] + ([anomaly("db", minute=40)] if minute >= 41 else [])
+        tracker.update(found, T0 + timedelta(minutes=minute), ctx(graph, [deploy]))
+    first, second = sorted(store.list(), key=lambda i: i.detected_at)
+    assert first.root_cause_service == "frontend" and "db" not in first.services
+    assert second.root_cause_service == "db"
+    assert second.suspected_change["version"] == "3.0"
+    store.close()

@@ -1,0 +1,165 @@
+"""Baselines that know the shape of a series: zero-inflated and low-count ratios, units,
+always-noisy services, minimum changes, counters, cold start, and sustained evidence."""
+
+from __future__ import annotations
+
+import random
+
+from oasis.detect.detectors import ErrorRateDetector
+from oasis.detect.metric import MetricDetector
+from oasis.detect.settings import DetectSettings
+from oasis.detect.shape import HistoryShape, binomial_tail, counter_increase
+from oasis.detect.window import SignalWindow
+
+T = 29_000_000
+S = DetectSettings()
+
+
+def low_traffic(window: SignalWindow, rng: random.Random, start: int, end: int,
+                failing=lambda m: False, scale: float = 1.0, volume: bool = True,
+                name: str = "error_rate") -> None:
+    """A service with 0-4 requests a minute, now and then one of them failing."""
+    for m in range(start, end):
+        requests = rng.choice([0, 1, 1, 2, 3, 3, 4])
+        failed = requests if failing(m) and requests else sum(
+            rng.random() < 0.08 for _ in range(requests))
+        if volume:
+            window.add_metric(m, "svc", "requests_per_min", requests)
+        window.add_metric(m, "svc", name, scale * (failed / requests if requests else 0.0))
+
+
+def reports(window_fill, minutes: range, detector_cls=MetricDetector) -> list[int]:
+    """Minutes (relative to T) at which the detector reports a symptom."""
+    detector = detector_cls(S)
+    window = SignalWindow()
+    found = []
+    for m in minutes:
+        window_fill(window, m)
+        if m >= T and [a for a in detector.detect(window, m) if a.role == "symptom"]:
+            found.append(m - T)
+    return found
+
+
+def test_a_zero_inflated_error_ratio_of_a_low_traffic_service_is_normal_for_itself() -> None:
+    for scale, name in ((1.0, "error_rate"), (100.0, "error_pct")):
+        for seed in range(3):
+            rng = random.Random(seed)
+            found = reports(lambda w, m, r=rng, s=scale, n=name: low_traffic(w, r, m, m + 1,
+                                                                             scale=s, name=n),
+                            range(T - 180, T + 180))
+            assert found == [], (name, seed, found)
+
+
+def test_the_same_ratio_without_a_known_volume_is_still_normal_for_itself() -> None:
+    for seed in range(3):
+        rng = random.Random(seed)
+        found = reports(lambda w, m, r=rng: low_traffic(w, r, m, m + 1, volume=False),
+                        range(T - 180, T + 180))
+        assert found == [], (seed, found)
+
+
+def test_a_low_traffic_service_failing_every_request_is_found_fraction_or_percent() -> None:
+    for scale, name in ((1.0, "error_rate"), (100.0, "errors_percent")):
+        rng = random.Random(4)
+        found = reports(lambda w, m, r=rng, s=scale, n=name: low_traffic(
+            w, r, m, m + 1, failing=lambda x: x >= T + 30, scale=s, name=n),
+            range(T - 150, T + 60))
+        assert found and 30 <= found[0] <= 40, (name, found)
+
+
+def test_one_failure_in_three_requests_is_not_an_incident() -> None:
+    def fill(w: SignalWindow, m: int) -> None:
+        requests = 3
+        failed = 1 if T <= m < T + 3 else (1 if m % 40 == 0 else 0)
+        w.add_metric(m, "svc", "http_requests_per_min", requests)
+        w.add_metric(m, "svc", "error_ratio", failed / requests)
+
+    # A third of the requests failing for three minutes: 3 of 9, a 33 % error rate.
+    assert reports(fill, range(T - 180, T + 10)) == []
+    # At a thousand requests a minute the same share is a real outage.
+    def busy(w: SignalWindow, m: int) -> None:
+        failed = 330 if m >= T else (1 if m % 40 == 0 else 0)
+        w.add_metric(m, "svc", "http_requests_per_min", 1000)
+        w.add_metric(m, "svc", "error_ratio", failed / 1000)
+
+    assert reports(busy, range(T - 180, T + 5))[:1] == [2]
+
+
+def test_an_always_noisy_service_is_normal_for_itself_until_it_really_changes() -> None:
+    rng = random.Random(5)
+
+    def fill(w: SignalWindow, m: int) -> None:
+        share = rng.uniform(0.05, 0.25) if m < T + 60 else rng.uniform(0.55, 0.7)
+        w.add_metric(m, "svc", "requests_per_min", 200)
+        w.add_metric(m, "svc", "error_rate", share)
+
+    found = reports(fill, range(T - 180, T + 90))
+    assert found and found[0] >= 60 and found[0] <= 63
+
+
+def test_minimum_meaningful_change_per_kind_in_its_unit() -> None:
+    rng = random.Random(6)
+
+    def steady(name: str, level: float, after: float):
+        def fill(w: SignalWindow, m: int) -> None:
+            w.add_metric(m, "svc", name, (level if m < T else after) * (1 + rng.gauss(0, 0.001)))
+        return fill
+
+    # Far beyond the noise, yet small: 3 % on latency, 0.5 ms on a latency in seconds.
+    assert reports(steady("latency_p99_ms", 100.0, 103.0), range(T - 150, T + 10)) == []
+    assert reports(steady("latency_p99_seconds", 0.001, 0.0015), range(T - 150, T + 10)) == []
+    # The same relative step in seconds that is also big in absolute terms is found.
+    assert reports(steady("latency_p99_seconds", 0.2, 0.4), range(T - 150, T + 10))[:1] == [2]
+    assert reports(steady("latency_p99_ms", 200.0, 400.0), range(T - 150, T + 10))[:1] == [2]
+
+
+def test_cold_start_raises_nothing_from_an_empty_baseline() -> None:
+    # 40 minutes of history (less than min_history_minutes), then failures: nothing yet.
+    def fill(w: SignalWindow, m: int) -> None:
+        w.add_metric(m, "svc", "requests_per_min", 100)
+        w.add_metric(m, "svc", "error_rate", 0.0 if m < T else 0.5)
+        w.add_log_count(m, "svc", "INFO", 100)
+        w.add_log_count(m, "svc", "ERROR", 0 if m < T else 50)
+
+    assert reports(fill, range(T - 40, T + 15)) == []
+    assert reports(fill, range(T - 40, T + 15), ErrorRateDetector) == []
+    assert S.min_history_minutes == 60
+
+
+def test_a_counter_reset_is_not_an_anomaly_and_counters_are_judged_by_increase() -> None:
+    total = {"v": 0.0}
+    rng = random.Random(7)
+
+    def fill(w: SignalWindow, m: int) -> None:
+        if m == T + 5:
+            total["v"] = 0.0  # the exporter restarted
+        total["v"] += 100 + rng.gauss(0, 5)
+        w.add_metric(m, "svc", "http_server_errors_total", total["v"])
+
+    assert reports(fill, range(T - 150, T + 30)) == []
+    increase = counter_increase({1: 10.0, 2: 15.0, 4: 25.0, 5: 3.0})
+    assert increase == {2: 5.0, 4: 5.0, 5: 3.0}
+
+
+def test_one_bad_minute_does_not_open_but_two_do_and_a_severe_one_does() -> None:
+    def spike(bad_minutes: dict[int, int]):
+        rng = random.Random(8)
+
+        def fill(w: SignalWindow, m: int) -> None:
+            w.add_log_count(m, "svc", "INFO", 100)
+            base = 1 if rng.random() < 0.5 else 0
+            w.add_log_count(m, "svc", "ERROR", bad_minutes.get(m - T, base))
+        return fill
+
+    assert reports(spike({5: 30}), range(T - 120, T + 15), ErrorRateDetector) == []
+    assert reports(spike({5: 30, 6: 30}), range(T - 120, T + 15), ErrorRateDetector)[:1] == [6]
+    assert reports(spike({5: 400}), range(T - 120, T + 15), ErrorRateDetector)[:1] == [5]
+
+
+def test_history_shape_helpers() -> None:
+    shape = HistoryShape.of([0, 0, 5, 0, 0, 1, 1, 1, 0], window_points=3)
+    assert shape.sustained_high == 1  # the single 5 is a spike, three 1s were held
+    assert shape.beyond_sustained([2, 3, 2], 1) and not shape.beyond_sustained([5, 0, 5], 1)
+    assert shape.irregular(0.0, 3.0)
+    assert abs(binomial_tail(1, 3, 0.1) - (1 - 0.9 ** 3)) < 1e-12
+    assert binomial_tail(0, 3, 0.1) == 1.0 and binomial_tail(4, 3, 0.1) == 0.0
