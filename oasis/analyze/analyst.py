@@ -53,9 +53,11 @@ def suspected_change(ranking: Sequence[Candidate], deployments: Iterable[Deploym
 
 def analyse(anomalies: Sequence[Anomaly], graph: CallGraph, propagated_share: dict[str, float],
             deployments: Iterable[DeploymentRecord], change_window: timedelta,
-            skew: timedelta = timedelta(minutes=2)) -> Analysis:
+            skew: timedelta = timedelta(minutes=2),
+            silent_callees: dict[str, tuple[str, float]] | None = None) -> Analysis:
     symptoms = [a for a in anomalies if a.role == "symptom"]
     ranking = rank_root_cause(symptoms, graph, propagated_share)
+    ranking = _silent_root(ranking, silent_callees or {})
     root = ranking[0].service if ranking else None
     services = [c.service for c in ranking]
     services += sorted({a.service for a in anomalies} - set(services))
@@ -66,6 +68,29 @@ def analyse(anomalies: Sequence[Anomaly], graph: CallGraph, propagated_share: di
     return Analysis(root, ranking, started, services, severity, title,
                     _summary(root, ranking, symptoms, change, started), change,
                     [a.to_evidence() for a in sorted(anomalies, key=lambda a: a.started_at)])
+
+
+SILENT_SHARE = 0.5  # share of the likeliest service's errors that must name the dependency
+
+
+def _silent_root(ranking: list[Candidate],
+                 silent_callees: dict[str, tuple[str, float]]) -> list[Candidate]:
+    """A dependency that sends no telemetry (a database, a provider) is seen only through
+    its callers: when most errors of the likeliest service name one, it goes first."""
+    if not ranking or ranking[0].service not in silent_callees:
+        return ranking
+    dependency, share = silent_callees[ranking[0].service]
+    if share < SILENT_SHARE:
+        return ranking
+    callers = sorted(c.service for c in ranking
+                     if silent_callees.get(c.service, ("", 0))[0] == dependency)
+    top = ranking[0]
+    reasons = [f"{share:.0%} of {top.service}'s errors name it",
+               f"named by the errors of {', '.join(callers)}",
+               "it sends no telemetry of its own"]
+    silent = Candidate(dependency, top.score * 1.1, 0.0, min(c.onset for c in ranking),
+                       callers, reasons)
+    return [silent, *ranking]
 
 
 def _severity(symptoms: Sequence[Anomaly], graph: CallGraph, services: list[str]) -> Severity:

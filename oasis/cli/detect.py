@@ -77,7 +77,9 @@ def evaluate(
     hours: Annotated[float, typer.Option(help="Hours simulated per run")] = 3.0,
     workers: Annotated[int, typer.Option(min=1, help="Runs in parallel")] = 2,
     fleet: Annotated[str, typer.Option(
-        help="Simulated fleet: shop (default) or media (other names, topology, rates)")] = "shop",
+        help="Fleet: shop (default) or media from the simulator, or independent (a second "
+             "generator sharing no code with it: other topology, formats, units, noise)")
+    ] = "shop",
     out: Annotated[Path | None, typer.Option(
         help="Where to write the result [default: bench/results/eval[-FLEET].json]")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
@@ -85,14 +87,15 @@ def evaluate(
     """Simulate every scenario over several seeds, replay each, and score detection."""
     if ctx.invoked_subcommand is not None:
         return
-    from oasis.monitor.evaluate import run_suite
-    from oasis.simulate import FLEETS, SCENARIOS
+    from oasis.monitor.evaluate import fleets, run_suite, scenarios_of
 
-    unknown = [s for s in scenario or [] if s not in SCENARIOS]
+    if fleet not in fleets():
+        raise fail(f"unknown fleet {fleet!r}; choose from {', '.join(fleets())}")
+    known = scenarios_of(fleet)
+    unknown = [s for s in scenario or [] if s not in known]
     if unknown:
-        raise fail(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}")
-    if fleet not in FLEETS:
-        raise fail(f"unknown fleet {fleet!r}; choose from {', '.join(FLEETS)}")
+        raise fail(f"unknown scenario {unknown[0]!r} for fleet {fleet}; choose from "
+                   f"{', '.join(known)}")
     out = out or RESULTS / ("eval.json" if fleet == "shop" else f"eval-{fleet}.json")
     result = run_suite(scenario or None, seeds=seeds, hours=hours, workers=workers,
                        fleet=fleet)

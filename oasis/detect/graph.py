@@ -14,6 +14,10 @@ from collections.abc import Iterable
 
 from oasis.signals.model import LogRecord
 
+# Attributes (OpenTelemetry's semantic conventions first) that name the dependency a log
+# line is about; `db.system` (a kind, "postgresql") is the last resort.
+DEPENDENCY_ATTRIBUTES = ("peer.service", "callee", "upstream", "db.instance", "db.name",
+                         "server.address", "net.peer.name", "rpc.service", "db.system")
 MIN_TRACES = 5
 PRESENCE = 0.9  # share of the callee's traces the caller must also be in
 ORDER = 0.9  # share of those in which the caller logs last
@@ -66,6 +70,18 @@ class CallGraph:
             self._pattern_for = known
         assert self._pattern is not None
         return [m for m in set(self._pattern.findall(log.message)) if m != log.service]
+
+    @staticmethod
+    def dependency_named(log: LogRecord) -> str | None:
+        """The dependency a log line's attributes name, if any (not the service itself)."""
+        attributes = log.attributes
+        if not attributes:
+            return None
+        for key in DEPENDENCY_ATTRIBUTES:
+            value = attributes.get(key)
+            if isinstance(value, str) and value and value != log.service and len(value) <= 256:
+                return value
+        return None
 
     def depends_on(self, caller: str, callee: str) -> bool:
         """Whether requests to `caller` (directly or not) need `callee`."""

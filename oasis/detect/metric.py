@@ -324,7 +324,8 @@ class MetricDetector:
         start = minute - minutes + 1
         failed = trials = 0.0
         hist_failed = hist_trials = 0.0
-        baseline_end = start - self.s.guard_minutes
+        frozen = window.freeze.get(service)
+        baseline_end = min(start, frozen if frozen is not None else start) - self.s.guard_minutes
         for m, value in series.items():
             n = volume.get(m)
             if n is None:

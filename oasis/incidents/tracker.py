@@ -35,6 +35,8 @@ class CheckContext:
     propagated_share: dict[str, float]
     deployments: Sequence[DeploymentRecord]
     samples: Callable[[str, datetime, datetime], list[dict[str, Any]]]
+    # service -> (a dependency with no telemetry its errors name, share of its errors)
+    silent_callees: dict[str, tuple[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -95,31 +97,28 @@ class IncidentTracker:
         return changed
 
     def _related(self, o: _Open, a: Anomaly, ctx: CheckContext) -> bool:
-        """Whether `a` is part of open incident `o`: a symptom of a service already in it,
-        or one starting near the incident's onset on a connected service (or, unconnected,
-        at about the same time). A later problem elsewhere, or one that follows a
-        deployment made after the incident began, is a new incident: folding it in would
-        re-root the old one."""
+        """Whether `a` is part of open incident `o`: a symptom of a service already in it;
+        of a caller of one of its services (failures spread to callers, however late); or
+        starting near the incident's onset on a callee or, unconnected, at about the same
+        time. A callee failing later, or a service that was deployed after the incident
+        began, is a new problem: folding it in would re-root the old incident."""
         inc = o.incident
         if a.service in inc.services:
             return True
-        window = timedelta(minutes=self.settings.correlation_minutes)
-        if a.started_at - inc.started_at > window:
-            return False
         skew = timedelta(minutes=CLOCK_SKEW_MINUTES)
         if any(d.service == a.service and inc.started_at + skew < d.timestamp <= a.started_at
                for d in ctx.deployments):
             return False
         graph = ctx.graph
-        if any(graph.depends_on(a.service, s) or graph.depends_on(s, a.service)
-               for s in inc.services):
+        if any(graph.depends_on(a.service, s) for s in inc.services):
             return True
+        window = timedelta(minutes=self.settings.correlation_minutes)
         return abs(a.started_at - inc.started_at) <= window
 
     def _analyse(self, o: _Open, ctx: CheckContext) -> Analysis:
         return analyse(list(o.anomalies.values()), ctx.graph, ctx.propagated_share,
                        ctx.deployments, timedelta(minutes=self.settings.change_window_minutes),
-                       timedelta(minutes=CLOCK_SKEW_MINUTES))
+                       timedelta(minutes=CLOCK_SKEW_MINUTES), ctx.silent_callees)
 
     def _evidence(self, o: _Open, analysis: Analysis) -> list[dict[str, Any]]:
         items = analysis.evidence[-MAX_EVIDENCE_ANOMALIES:]

@@ -19,6 +19,7 @@ from oasis.monitor.replay import replay
 from oasis.simulate import SCENARIOS, simulate
 
 DEFAULT_START = datetime.fromisoformat("2026-11-02T06:00:00+00:00")
+INDEPENDENT = "independent"  # oasis.independent_sim: shares no code with oasis.simulate
 
 
 @dataclass
@@ -39,16 +40,56 @@ class RunScore:
     replay_seconds: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class Truth:
+    """What a generator says really happened, whichever generator it was."""
+
+    incident: bool
+    onset: datetime
+    root_cause_service: str | None
+    affected_services: list[str]
+    suspected_change: dict[str, Any] | None
+
+
+def scenarios_of(fleet: str) -> list[str]:
+    """The scenarios a fleet's generator knows."""
+    if fleet == INDEPENDENT:
+        from oasis.independent_sim import SCENARIOS as independent
+
+        return [name for name in independent if name != "soak"]
+    return list(SCENARIOS)
+
+
+def fleets() -> list[str]:
+    from oasis.simulate import FLEETS
+
+    return [*FLEETS, INDEPENDENT]
+
+
+def generate(scenario: str, seed: int, hours: float, start: datetime,
+             fleet: str) -> tuple[list[dict[str, Any]], Truth]:
+    """Records and truth of one run, from the simulator or the independent generator."""
+    if fleet == INDEPENDENT:
+        from oasis.independent_sim import generate as independent
+
+        run = independent(scenario, seed=seed, hours=hours, start=start)
+        t = run.truth
+        return list(run.records()), Truth(t["incident"], t["onset"], t["root_cause_service"],
+                                          list(t["affected_services"]), t["suspected_change"])
+    sim = simulate(scenario, hours=hours, seed=seed, start=start, fleet=fleet)
+    t = sim.truth
+    return list(sim.records()), Truth(t.incident, t.onset, t.root_cause_service,
+                                      list(t.affected_services), t.suspected_change)
+
+
 def score_run(scenario: str, seed: int, hours: float = 3.0,
               settings: DetectSettings | None = None, fleet: str = "shop") -> RunScore:
     import time
 
     start = DEFAULT_START + timedelta(hours=seed * 7)  # different times of day and weekdays
-    sim = simulate(scenario, hours=hours, seed=seed, start=start, fleet=fleet)
-    records = list(sim.records())
+    records, truth = generate(scenario, seed, hours, start, fleet)
     t0 = time.perf_counter()
     result = replay(records, settings)
-    truth = sim.truth
     score = RunScore(scenario, seed, truth.incident, truth_root=truth.root_cause_service,
                      replay_seconds=time.perf_counter() - t0)
     score.titles = [i.title for i in result.incidents]
@@ -77,7 +118,7 @@ def score_run(scenario: str, seed: int, hours: float = 3.0,
 def run_suite(scenarios: list[str] | None = None, seeds: int = 5, hours: float = 3.0,
               workers: int = 2, settings: DetectSettings | None = None,
               fleet: str = "shop") -> dict[str, Any]:
-    names = scenarios or list(SCENARIOS)
+    names = scenarios or scenarios_of(fleet)
     jobs = [(name, seed) for seed in range(1, seeds + 1) for name in names]
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:

@@ -32,6 +32,7 @@ MINED_LEVELS = {"WARN", "ERROR", "FATAL"}
 LOG_ROWS_PER_CHECK = 200_000
 FIRST_RAW_HOURS = 3  # raw lines read at start-up (for templates and the call graph)
 SETTLE_SECONDS = 30  # how long after a minute's last record other services' may still come
+SILENT_MINUTES = 10  # errors naming a silent dependency are counted over this many minutes
 
 
 def signals_now(signals: SignalStore) -> datetime | None:
@@ -61,6 +62,10 @@ class Monitor:
                           MetricDetector(self.settings)]
         self.deployments: list[DeploymentRecord] = []
         self.named_errors: dict[str, dict[int, float]] = defaultdict(dict)
+        # Error lines naming a dependency that sends no telemetry of its own (a database,
+        # a provider): per service, per dependency, per minute.
+        self.silent_errors: dict[str, dict[str, dict[int, float]]] = defaultdict(
+            lambda: defaultdict(dict))
         self.cursor: datetime | None = None
         self.last_anomalies: list[Anomaly] = []
 
@@ -79,8 +84,9 @@ class Monitor:
         self.last_anomalies = anomalies
         if minute % 60 == 0:
             self.window.prune(minute)
+            self._prune_named(minute - 24 * 60)
         ctx = CheckContext(self.graph, self._propagated_share(minute), self.deployments,
-                           self._samples)
+                           self._samples, self._silent_callees(minute))
         return self.tracker.update(anomalies, end, ctx)
 
     # -- reading the store -----------------------------------------------------------------
@@ -105,9 +111,14 @@ class Monitor:
             minute = to_minute(line.timestamp)
             template_id, text = self.miner.add(line.message)
             w.add_template(minute, line.service, template_id, text)
-            if line.level.value in ERROR_LEVEL_NAMES and self.graph.services_named(
-                    line, frozenset(known)):
+            if line.level.value not in ERROR_LEVEL_NAMES:
+                continue
+            if self.graph.services_named(line, frozenset(known)):
                 series = self.named_errors[line.service]
+                series[minute] = series.get(minute, 0) + 1
+            dependency = self.graph.dependency_named(line)
+            if dependency is not None and dependency not in known:
+                series = self.silent_errors[line.service][dependency]
                 series[minute] = series.get(minute, 0) + 1
         self.graph.learn(lines, known)
 
@@ -118,6 +129,29 @@ class Monitor:
             if errors:
                 share[service] = min(1.0, window_sum(named, minute, 5) / errors)
         return share
+
+    def _prune_named(self, cutoff: int) -> None:
+        series_sets = [*self.named_errors.values()]
+        for by_dependency in self.silent_errors.values():
+            series_sets += by_dependency.values()
+        for series in series_sets:
+            for m in [m for m in series if m < cutoff]:
+                del series[m]
+
+    def _silent_callees(self, minute: int) -> dict[str, tuple[str, float]]:
+        """Per service: the silent dependency its recent errors name most, and the share
+        of its errors that do."""
+        out = {}
+        for service, by_dependency in self.silent_errors.items():
+            errors = window_sum(self.window.logs[service].errors, minute, SILENT_MINUTES)
+            if not errors:
+                continue
+            named = {d: window_sum(series, minute, SILENT_MINUTES)
+                     for d, series in by_dependency.items()}
+            top = max(named, key=named.__getitem__)
+            if named[top]:
+                out[service] = (top, min(1.0, named[top] / errors))
+        return out
 
     def _samples(self, service: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
         lines = self.signals.sample_logs(start, end, service=service, errors_only=True,
