@@ -7,7 +7,6 @@ minute exactly once, in time order), so replay and live still agree.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,9 +19,11 @@ from oasis.detect.shape import (
     HistoryShape,
     binomial_tail,
     counter_increase,
+    is_failure_count,
     is_failure_ratio,
     looks_cumulative,
     ratio_scale,
+    sampling_step,
 )
 from oasis.detect.streaming import StreamingScorer, StreamingSettings
 from oasis.detect.traffic import request_volume
@@ -105,8 +106,9 @@ class MetricDetector:
         return "symptom", 0
 
     def load_bound(self, metric: str) -> bool:
+        """Resource use and failure counts (not ratios) grow with traffic."""
         lower = metric.lower()
-        return any(k in lower for k in self.s.metrics.load_bound)
+        return any(k in lower for k in self.s.metrics.load_bound) or is_failure_count(metric)
 
     def detect(self, window: SignalWindow, minute: int) -> Iterator[Anomaly]:
         found = list(self._detect(window, minute))
@@ -116,6 +118,9 @@ class MetricDetector:
         for a in found:
             if a.role == "context" and a.expected > 0:
                 traffic[a.service] = max(traffic.get(a.service, 1.0), a.observed / a.expected)
+        for service, factor in window.traffic_factor.items():
+            if factor > 1:
+                traffic[service] = max(traffic.get(service, 1.0), factor)
         for a in found:
             load = traffic.get(a.service)
             if (a.role == "symptom" and load and a.expected > 0 and self.load_bound(a.signal)
@@ -225,13 +230,14 @@ class MetricDetector:
                series: dict[int, float], minute: int, base: Expectation, floor: float,
                role: Role, worse: int, shape: HistoryShape, step: int) -> Anomaly | None:
         """A shift held over the confirmation window (time, not points: a five-minute
-        series needs two of its points), beyond the robust band, beyond what the history
+        series needs `sparse_confirm_points` of its points), beyond the robust band, beyond what the history
         already sustained, improbable for this series, and big enough for its kind."""
         cfg = self.s.metrics
-        span = max(cfg.window_minutes, 2 * step) if step > 1 else cfg.window_minutes
+        points = cfg.sparse_confirm_points if step > 1 else cfg.window_minutes
+        span = max(cfg.window_minutes, points * step)
         recent = [v for m in range(minute - span + 1, minute + 1)
                   if (v := series.get(m)) is not None]
-        if len(recent) < (cfg.window_minutes if step == 1 else 2):
+        if len(recent) < points:
             return None
         spread = max(base.spread, shape_spread(shape), floor)
         zs = [(v - base.value) / spread for v in recent]
@@ -276,6 +282,8 @@ class MetricDetector:
         cfg, lower = self.s.metrics, metric.lower()
         if is_failure_ratio(metric):
             return cfg.failure_ratio_change.relative
+        if is_failure_count(metric):  # the same signal as error lines: the same rule
+            return self.s.error_rate.min_ratio - 1
         if "latency" in lower or "duration" in lower:
             return cfg.latency_change.relative
         return cfg.min_relative_change
@@ -381,14 +389,6 @@ def _kendall_tau(points: list[tuple[int, float]]) -> float:
             discordant += s < 0
     total = concordant + discordant
     return (concordant - discordant) / total if total else 0.0
-
-
-def sampling_step(series: dict[int, float], minute: int, points: int = 12) -> int:
-    """Minutes between a series' points (1 for per-minute series, 5 for five-minute ones),
-    the median gap of its latest points."""
-    recent = sorted(m for m in series if minute - 12 * points <= m <= minute)[-points:]
-    gaps = sorted(b - a for a, b in itertools.pairwise(recent))
-    return max(1, gaps[len(gaps) // 2]) if gaps else 1
 
 
 def shape_spread(shape: HistoryShape) -> float:

@@ -68,6 +68,10 @@ class MetricSettings(_Section):
         default_factory=lambda: MinimumChange(absolute=5.0, relative=0.3), description=(
             "Latency and duration metrics: the absolute part is in milliseconds and is "
             "divided by 1000 for a series named in seconds."))
+    sparse_confirm_points: int = Field(3, ge=1, description=(
+        "Points a series sampled less often than every minute (a five-minute series) must "
+        "all have beyond the band before a level shift counts: three five-minute points "
+        "are 15 minutes. A single point of such a series is often one spike."))
     run_p_value: float = Field(1e-5, gt=0, lt=1, description=(
         "A level shift must also be improbable for the series' own history: the chance of "
         "each of the latest points (the smoothed share of history values at least as "
@@ -133,7 +137,7 @@ class DetectSettings(_Section):
         "or a week of it exists)."))
     guard_minutes: int = Field(10, ge=0, description=(
         "Latest minutes left out of the baseline, so an anomaly does not teach itself."))
-    change_window_minutes: int = Field(30, ge=0, description=(
+    change_window_minutes: int = Field(15, ge=0, description=(
         "A deployment of a service this long before its anomaly starts is the suspected "
         "change."))
     correlation_minutes: int = Field(15, ge=1, description=(

@@ -39,6 +39,12 @@ def is_failure_ratio(name: str) -> bool:
     return any(w in lower for w in FAILURE_WORDS) and any(w in lower for w in RATIO_WORDS)
 
 
+def is_failure_count(name: str) -> bool:
+    """A count of errors or failures (per minute, or a counter of them), not a share."""
+    lower = name.lower()
+    return any(w in lower for w in FAILURE_WORDS) and not is_failure_ratio(name)
+
+
 def ratio_scale(name: str, history: Sequence[float], latest: Sequence[float]) -> float:
     """What to divide a failure ratio by to get a fraction: 100 for a percentage, else 1.
 
@@ -155,3 +161,11 @@ def binomial_tail(failures: float, trials: float, p: float) -> float:
         if i > k and term < total * 1e-12:
             break
     return min(1.0, total)
+
+
+def sampling_step(series: dict[int, float], minute: int, points: int = 12) -> int:
+    """Minutes between a series' points (1 for per-minute series, 5 for five-minute ones),
+    the median gap of its latest points."""
+    recent = sorted(m for m in series if minute - 12 * points <= m <= minute)[-points:]
+    gaps = sorted(b - a for a, b in itertools.pairwise(recent))
+    return max(1, gaps[len(gaps) // 2]) if gaps else 1

@@ -16,6 +16,7 @@ from oasis.detect.shape import (
     is_failure_ratio,
     looks_cumulative,
     per_minute_factor,
+    sampling_step,
 )
 from oasis.detect.window import SignalWindow, guard_for
 
@@ -49,7 +50,9 @@ def traffic_factors(window: SignalWindow, minute: int, s: DetectSettings) -> dic
         guard = guard_for(window, service, minute, max(s.guard_minutes, w))
         end = minute - guard
         history = [volume[m] for m in range(end - s.baseline_minutes, end) if m in volume]
-        latest = [volume[m] for m in range(minute - w + 1, minute + 1) if m in volume]
+        # Time, not points: a five-minute series has one point in a few minutes.
+        span = max(w, 2 * sampling_step(volume, minute))
+        latest = [volume[m] for m in range(minute - span + 1, minute + 1) if m in volume]
         if len(history) < 10 or not latest:
             continue
         usual = statistics.median(history)
