@@ -39,6 +39,11 @@ def is_failure_ratio(name: str) -> bool:
     return any(w in lower for w in FAILURE_WORDS) and any(w in lower for w in RATIO_WORDS)
 
 
+def counts_failures(name: str) -> bool:
+    """Errors or failures, as a share or a count."""
+    return any(w in name.lower() for w in FAILURE_WORDS)
+
+
 def is_failure_count(name: str) -> bool:
     """A count of errors or failures (per minute, or a counter of them), not a share."""
     lower = name.lower()

@@ -13,7 +13,7 @@ import statistics
 from oasis.detect.settings import DetectSettings
 from oasis.detect.shape import (
     counter_increase,
-    is_failure_ratio,
+    counts_failures,
     looks_cumulative,
     per_minute_factor,
     sampling_step,
@@ -26,7 +26,7 @@ def request_volume(window: SignalWindow, service: str, names: list[str],
     """Requests per minute of `service`, or None when nothing tells."""
     for word in names:
         for (owner, name), series in window.metrics.items():
-            if owner == service and word in name.lower() and not is_failure_ratio(name):
+            if owner == service and word in name.lower() and not counts_failures(name):
                 if looks_cumulative(name, series):
                     series = counter_increase(series)
                 factor = per_minute_factor(name)

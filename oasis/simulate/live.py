@@ -25,17 +25,30 @@ log = logging.getLogger(__name__)
 BATCH_RECORDS = 5000
 
 
+class WallClock:
+    """Real seconds, as the live loop reads and waits for them. Tests pass one they drive."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        """Wait `seconds` or until `stop` is set; whether it was set."""
+        return stop.wait(seconds)
+
+
 class SimClock:
     """Simulated time: starts at `origin` and runs `speed` times faster than the wall clock."""
 
-    def __init__(self, origin: datetime, speed: float) -> None:
+    def __init__(self, origin: datetime, speed: float, wall: WallClock | None = None) -> None:
         if speed <= 0:
             raise ValueError(f"speed must be positive, got {speed}")
         self.origin, self.speed = origin, speed
-        self._wall0 = time.monotonic()
+        self.wall = wall or WallClock()
+        self._wall0 = self.wall.monotonic()
 
     def __call__(self) -> datetime:
-        return self.origin + timedelta(seconds=(time.monotonic() - self._wall0) * self.speed)
+        return self.origin + timedelta(
+            seconds=(self.wall.monotonic() - self._wall0) * self.speed)
 
     def wall_seconds_until(self, t: datetime) -> float:
         return max(0.0, (t - self()).total_seconds() / self.speed)
@@ -85,15 +98,17 @@ class SignalPoster:
 
 def start_live(scenario: str, url: str, *, speed: float = 1.0, backfill_hours: float = 2.0,
                onset_after_minutes: float = 10.0, seed: int = 1, service: str | None = None,
-               config: GeneratorConfig | None = None) -> tuple[Simulation, SimClock]:
-    """Build a simulation whose history ends now and whose scenario starts shortly after."""
+               config: GeneratorConfig | None = None,
+               wall: WallClock | None = None) -> tuple[Simulation, SimClock]:
+    """Build a simulation whose history ends now and whose scenario starts shortly after;
+    its clock runs on `wall` (the real one unless given)."""
     now = floor_minute(datetime.now(UTC))
     start = now - timedelta(hours=backfill_hours)
     config = config or GeneratorConfig(ids=True)
     sim = simulate(scenario, hours=backfill_hours + 24, seed=seed, start=start,
                    onset=backfill_hours * 60 + onset_after_minutes, service=service,
                    config=config)
-    clock = SimClock(now, speed)
+    clock = SimClock(now, speed, wall)
     sim.fleet.clock = clock
     return sim, clock
 
@@ -104,8 +119,10 @@ def run_live(sim: Simulation, clock: SimClock, url: str, *, duration: float | No
     """Send history, then stream until `duration` wall seconds pass or `stop` is set.
 
     The duration counts from the end of the history: how long the history takes depends
-    on the machine, and it must not eat the live part.
+    on the machine, and it must not eat the live part. Wall time is read and waited for
+    on `clock.wall`.
     """
+    wall = clock.wall
     stop = stop or threading.Event()
     poster = SignalPoster(url)
     stats = LiveStats()
@@ -121,12 +138,12 @@ def run_live(sim: Simulation, clock: SimClock, url: str, *, duration: float | No
                 batch = []
         if batch:
             _send(poster, batch, stats)
-        deadline = time.monotonic() + duration if duration is not None else None
-        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+        deadline = wall.monotonic() + duration if duration is not None else None
+        while not stop.is_set() and (deadline is None or wall.monotonic() < deadline):
             wait = clock.wall_seconds_until(t + timedelta(minutes=1))
             if deadline is not None:
-                wait = min(wait, max(0.0, deadline - time.monotonic()))
-            if wait > 0 and stop.wait(wait):
+                wait = min(wait, max(0.0, deadline - wall.monotonic()))
+            if wait > 0 and wall.wait(stop, wait):
                 break
             if clock() < t + timedelta(minutes=1):
                 continue

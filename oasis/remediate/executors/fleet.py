@@ -7,7 +7,8 @@ POST itself is idempotent too, which is what makes retrying it after a timeout s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -36,12 +37,14 @@ class FleetExecutor:
 
     def __init__(self, base_url: str, timeout_seconds: float = 10, *, name: str = "fleet",
                  kinds: Iterable[ActionKind] = FLEET_KINDS, attempts: int = 4,
-                 backoff_seconds: float = 0.5) -> None:
+                 backoff_seconds: float = 0.5,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.name = name
         self.kinds = check_kinds(name, frozenset(ActionKind(k) for k in kinds), FLEET_KINDS)
         self.base_url = check_url(name, base_url)
         self.attempts = max(1, attempts)
         self.backoff_seconds = backoff_seconds
+        self._sleep = sleep  # waits out the backoff between tries
         self._client = httpx.Client(base_url=self.base_url, timeout=timeout_seconds)
 
     def close(self) -> None:
@@ -128,7 +131,7 @@ class FleetExecutor:
 
     def _send(self, method: str, path: str, **kwargs: Any) -> Reply:
         return send(self._client, method, path, attempts=self.attempts,
-                    backoff_seconds=self.backoff_seconds, **kwargs)
+                    backoff_seconds=self.backoff_seconds, sleep=self._sleep, **kwargs)
 
     def _why(self, reply: Reply) -> str:
         if reply.response is not None and reply.response.status_code < 500:

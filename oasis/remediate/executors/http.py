@@ -8,6 +8,7 @@ are retried with exponential backoff; a 4xx is the far end's considered answer a
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,8 +35,10 @@ def check_url(name: str, url: str) -> str:
 
 
 def send(client: httpx.Client, method: str, url: str, *, attempts: int,
-         backoff_seconds: float, **kwargs: Any) -> Reply:
-    """`method url`, retried on connection errors, timeouts and 5xx answers."""
+         backoff_seconds: float, sleep: Callable[[float], None] = time.sleep,
+         **kwargs: Any) -> Reply:
+    """`method url`, retried on connection errors, timeouts and 5xx answers; `sleep` waits
+    out the backoff between tries."""
     response: httpx.Response | None = None
     error: str | None = None
     for attempt in range(1, attempts + 1):
@@ -48,7 +51,7 @@ def send(client: httpx.Client, method: str, url: str, *, attempts: int,
                 return Reply(response, None, attempt)
             error = f"HTTP {response.status_code}: {detail_of(response)}"
         if attempt < attempts:
-            time.sleep(backoff_seconds * 2 ** (attempt - 1))
+            sleep(backoff_seconds * 2 ** (attempt - 1))
     return Reply(response, error, attempts)
 
 
