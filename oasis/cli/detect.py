@@ -126,6 +126,38 @@ def evaluate(
     console.print(f"wrote {out}")
 
 
+@eval_app.command("soak")
+def evaluate_soak(
+    fleet: Annotated[str, typer.Option(help="shop, media or independent")] = "independent",
+    days: Annotated[float, typer.Option(min=0.5, max=14, help="Days of healthy traffic")] = 3.0,
+    seed: Annotated[int, typer.Option(help="Generator seed")] = 1,
+    out: Annotated[Path | None, typer.Option(
+        help="Result file [default: bench/results/soak-FLEET.json]")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Replay days of healthy traffic (daily cycles, deploys): every incident is a false
+    alarm. Reports false alarms per service-day."""
+    from oasis.monitor.evaluate import fleets, run_soak
+
+    if fleet not in fleets():
+        raise fail(f"unknown fleet {fleet!r}; choose from {', '.join(fleets())}")
+    result = run_soak(fleet, days, seed)
+    out = out or RESULTS / f"soak-{fleet}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    console.print(
+        f"{fleet}: {days:g} days, {result['services']} services, {result['records']:,} records, "
+        f"{result['deployments']} deployments: {result['false_alarms']} false alarms = "
+        f"{result['false_alarms_per_service_day']:.3f} per service-day "
+        f"(replay {result['replay_seconds']:.0f} s)")
+    for i in result["incidents"]:
+        console.print(f"  {i['detected_at']}  {i['title']}")
+    console.print(f"wrote {out}")
+
+
 @eval_app.command("agents")
 def evaluate_agents(
     ctx: typer.Context,
