@@ -8,7 +8,6 @@ minute exactly once, in time order), so replay and live still agree.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -163,45 +162,9 @@ class MetricDetector:
         shape = HistoryShape.of(history, max(1, cfg.window_minutes // step))
         found = self._level(window, service, metric, series, minute, base, floor, role, worse,
                             shape, step)
-        # Resource use and failure counts follow traffic and have checks of their own.
-        if found is None and worse and role == "symptom" and step == 1 \
-                and not self.load_bound(metric) and shape.zero_share < 0.2:
-            found = self._median_shift(service, metric, series, minute, base, floor, worse,
-                                       history)
         if found is None and worse >= 0 and role == "symptom" and step == 1:
             found = self._trend(service, metric, series, minute, base, floor)
         return found
-
-    def _median_shift(self, service: str, metric: str, series: dict[int, float], minute: int,
-                      base: Expectation, floor: float, worse: int,
-                      history: list[float]) -> Anomaly | None:
-        """A shift of a series too noisy for every minute to clear the band: the median of
-        the latest `median_window_minutes` is judged by its own standard error, and must
-        lie beyond every such median of the history."""
-        cfg = self.s.metrics
-        n = cfg.median_window_minutes
-        recent = [v for m in range(minute - n + 1, minute + 1) if (v := series.get(m)) is not None]
-        if len(recent) < 0.8 * n or len(history) < 2 * n:
-            return None
-        level = statistics.median(recent)
-        spread = max(base.spread, floor)
-        z = (level - base.value) / (spread * 1.2533 / math.sqrt(len(recent)))
-        if z * worse < cfg.z or not self._big_enough(metric, level, base.value,
-                                                      HistoryShape.of(history, 1)):
-            return None
-        medians = [statistics.median(history[i:i + n]) for i in range(len(history) - n + 1)]
-        if (level <= max(medians)) if worse > 0 else (level >= min(medians)):
-            return None
-        onset = walk_back(series, minute, base.value + worse * spread, limit=2 * n,
-                          below=worse < 0)
-        ratio = max(level, 1e-9) / max(base.value, 1e-9)
-        return Anomaly(
-            service, self.name, f"metric:{metric}", from_minute(onset), level, base.value,
-            squash(ratio if worse > 0 else 1 / max(ratio, 1e-9), 10),
-            f"{service}: {metric} median {level:.4g} over {n} min, {base.value:.4g} expected"
-            + (f" ({'+' if worse > 0 else ''}{(ratio - 1) * 100:.0f} %)"
-               if abs(base.value) >= 1e-3 else ""),
-            detail={"metric": metric, "check": "median", "seasonal": base.seasonal})
 
     def _streamed(self, window: SignalWindow, service: str, metric: str,
                   series: dict[int, float], minute: int, role: Role,

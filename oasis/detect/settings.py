@@ -68,11 +68,6 @@ class MetricSettings(_Section):
         default_factory=lambda: MinimumChange(absolute=5.0, relative=0.3), description=(
             "Latency and duration metrics: the absolute part is in milliseconds and is "
             "divided by 1000 for a series named in seconds."))
-    median_window_minutes: int = Field(10, ge=3, description=(
-        "A series too noisy for each of the latest minutes to clear the band (a p99 of a "
-        "few requests) can still shift: the median of this many latest minutes counts "
-        "when it is `z` of its own standard errors beyond expected, beyond every median "
-        "of as many minutes in the history, and big enough for its kind."))
     sparse_confirm_points: int = Field(3, ge=1, description=(
         "Points a series sampled less often than every minute (a five-minute series) must "
         "all have beyond the band before a level shift counts: three five-minute points "
