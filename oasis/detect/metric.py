@@ -22,6 +22,7 @@ from oasis.detect.shape import (
     is_failure_count,
     is_failure_ratio,
     looks_cumulative,
+    points_between,
     ratio_scale,
     sampling_step,
 )
@@ -148,10 +149,11 @@ class MetricDetector:
             return None
         if minute not in series:
             return None
-        if looks_cumulative(metric, series):
-            series = counter_increase(series)
-        step = sampling_step(series, minute)
         guard = guard_for(window, service, minute, max(self.s.guard_minutes, cfg.window_minutes))
+        if looks_cumulative(metric, series, minute):
+            series = counter_increase(points_between(
+                series, minute - guard - self.s.baseline_minutes - 1, minute))
+        step = sampling_step(series, minute)
         base = expect(series, minute, recent=self.s.baseline_minutes, guard=guard,
                       min_points=max(5, self.s.min_history_minutes // 2 // step))
         if base is None:
@@ -326,18 +328,20 @@ class MetricDetector:
                                shape: HistoryShape) -> dict[str, float] | None:
         """The failed count behind a ratio's latest minutes, tested against the service's
         request volume at its historical failure share; None when no volume is known."""
-        volume = request_volume(window, service, self.s.metrics.volume_names)
+        start = minute - minutes + 1
+        frozen = window.freeze.get(service)
+        baseline_end = min(start, frozen if frozen is not None else start) - self.s.guard_minutes
+        baseline_start = baseline_end - self.s.baseline_minutes
+        volume = request_volume(window, service, self.s.metrics.volume_names, baseline_start,
+                                minute)
         if volume is None:
             return None
         scale = ratio_scale(metric, shape.values, [series[minute]])
-        start = minute - minutes + 1
         failed = trials = 0.0
         hist_failed = hist_trials = 0.0
-        frozen = window.freeze.get(service)
-        baseline_end = min(start, frozen if frozen is not None else start) - self.s.guard_minutes
-        for m, value in series.items():
-            n = volume.get(m)
-            if n is None:
+        for m in range(baseline_start, minute + 1):
+            n, value = volume.get(m), series.get(m)
+            if n is None or value is None:
                 continue
             if m >= start:
                 failed += value / scale * n

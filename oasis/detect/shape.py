@@ -68,10 +68,16 @@ def per_minute_factor(name: str) -> float:
     return 60.0 if any(w in lower for w in PER_SECOND_WORDS) else 1.0
 
 
-def looks_cumulative(name: str, series: dict[int, float]) -> bool:
+def points_between(series: dict[int, float], start: int, end: int) -> dict[int, float]:
+    """The minutes `start`..`end` of a series (a slice, so the cost is the span's, not
+    the whole eight days')."""
+    return {m: series[m] for m in range(start, end + 1) if m in series}
+
+
+def looks_cumulative(name: str, series: dict[int, float], minute: int) -> bool:
     """A monotonic counter (Prometheus' `_total`, OTel sums): by name, or by never falling
-    over a long stretch except for the odd reset."""
-    points = [series[m] for m in sorted(series)[-120:]]
+    over the last two hours except for the odd reset."""
+    points = [series[m] for m in range(minute - 120, minute + 1) if m in series]
     if len(points) < 20:
         return name.lower().endswith(COUNTER_SUFFIXES)
     rises = sum(b > a for a, b in itertools.pairwise(points))
@@ -171,6 +177,6 @@ def binomial_tail(failures: float, trials: float, p: float) -> float:
 def sampling_step(series: dict[int, float], minute: int, points: int = 12) -> int:
     """Minutes between a series' points (1 for per-minute series, 5 for five-minute ones),
     the median gap of its latest points."""
-    recent = sorted(m for m in series if minute - 12 * points <= m <= minute)[-points:]
+    recent = [m for m in range(minute - 12 * points, minute + 1) if m in series][-points:]
     gaps = sorted(b - a for a, b in itertools.pairwise(recent))
     return max(1, gaps[len(gaps) // 2]) if gaps else 1

@@ -16,26 +16,28 @@ from oasis.detect.shape import (
     counts_failures,
     looks_cumulative,
     per_minute_factor,
+    points_between,
     sampling_step,
 )
 from oasis.detect.window import SignalWindow, guard_for
 
 
-def request_volume(window: SignalWindow, service: str, names: list[str],
-                   logs_fallback: bool = True) -> dict[int, float] | None:
-    """Requests per minute of `service`, or None when nothing tells."""
+def request_volume(window: SignalWindow, service: str, names: list[str], start: int,
+                   end: int, logs_fallback: bool = True) -> dict[int, float] | None:
+    """Requests per minute of `service` from `start` to `end`, or None when nothing tells."""
     for word in names:
         for (owner, name), series in window.metrics.items():
             if owner == service and word in name.lower() and not counts_failures(name):
-                if looks_cumulative(name, series):
-                    series = counter_increase(series)
+                points = points_between(series, start - 1, end)
+                if looks_cumulative(name, series, end):
+                    points = counter_increase(points)
                 factor = per_minute_factor(name)
-                return {m: v * factor for m, v in series.items()}
+                return {m: v * factor for m, v in points.items()}
     logs = window.logs.get(service)
     if not logs_fallback or logs is None or not logs.other:
         return None
-    return {m: logs.other.get(m, 0) + logs.errors.get(m, 0)
-            for m in logs.other.keys() | logs.errors.keys()}
+    return {m: logs.other.get(m, 0) + logs.errors.get(m, 0) for m in range(start, end + 1)
+            if m in logs.other or m in logs.errors}
 
 
 def traffic_factors(window: SignalWindow, minute: int, s: DetectSettings) -> dict[str, float]:
@@ -44,11 +46,12 @@ def traffic_factors(window: SignalWindow, minute: int, s: DetectSettings) -> dic
     out: dict[str, float] = {}
     w = s.error_rate.window_minutes
     for service in {owner for owner, _ in window.metrics}:
-        volume = request_volume(window, service, s.metrics.volume_names, logs_fallback=False)
-        if not volume:
-            continue
         guard = guard_for(window, service, minute, max(s.guard_minutes, w))
         end = minute - guard
+        volume = request_volume(window, service, s.metrics.volume_names,
+                                end - s.baseline_minutes, minute, logs_fallback=False)
+        if not volume:
+            continue
         history = [volume[m] for m in range(end - s.baseline_minutes, end) if m in volume]
         # Time, not points: a five-minute series has one point in a few minutes.
         span = max(w, 2 * sampling_step(volume, minute))
