@@ -164,7 +164,9 @@ class MetricDetector:
         shape = HistoryShape.of(history, max(1, cfg.window_minutes // step))
         found = self._level(window, service, metric, series, minute, base, floor, role, worse,
                             shape, step)
-        if found is None and worse >= 0 and role == "symptom" and step == 1:
+        # Failure counts climb with traffic; the error detectors judge them against it.
+        if found is None and worse >= 0 and role == "symptom" and step == 1 \
+                and not is_failure_count(metric):
             found = self._trend(service, metric, series, minute, base, floor)
         return found
 
