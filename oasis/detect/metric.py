@@ -154,6 +154,11 @@ class MetricDetector:
             series = counter_increase(points_between(
                 series, minute - guard - self.s.baseline_minutes - 1, minute))
         step = sampling_step(series, minute)
+        if step > 1 and minute - window.metric_first[(service, metric)] >= \
+                cfg.streaming_min_history_minutes:
+            # With a day of history the streaming path judges sparse series (it is what
+            # NAB measures); the level check on three sparse points only covers the first day.
+            return None
         base = expect(series, minute, recent=self.s.baseline_minutes, guard=guard,
                       min_points=max(5, self.s.min_history_minutes // 2 // step))
         if base is None:
