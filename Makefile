@@ -33,6 +33,9 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/oasis eval --seeds 5
 	$(BIN)/oasis eval --fleet media --seeds 3
+	$(BIN)/oasis eval --fleet independent --seeds 5
+	$(BIN)/oasis eval soak --fleet independent --days 3
+	$(BIN)/oasis eval soak --fleet shop --days 3
 	$(BIN)/python bench/loghub.py
 	$(BIN)/python bench/nab.py
 	$(BIN)/oasis eval agents
