@@ -8,6 +8,7 @@ minute exactly once, in time order), so replay and live still agree.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -209,6 +210,9 @@ class MetricDetector:
         # level check against the pre-incident baseline keeps it open while it lasts.
         stream.alarm = None
         flag, observed = alarm.flag, latest[-1]
+        if not self._unlike_recent_history(window, service, metric, series, minute, latest,
+                                           alarm.sign, flag.mean):
+            return None
         ratio = max(observed, 1e-9) / max(flag.mean, 1e-9)
         onset = walk_back(series, minute, alarm.threshold, below=alarm.sign < 0)
         return Anomaly(
@@ -219,6 +223,31 @@ class MetricDetector:
                if abs(flag.mean) >= 1e-3 else ""),
             role=role, detail={"metric": metric, "check": "streaming",
                                "deviation": round(flag.deviation, 1)})
+
+    def _unlike_recent_history(self, window: SignalWindow, service: str, metric: str,
+                               series: dict[int, float], minute: int, latest: list[float],
+                               sign: int, mean: float) -> bool:
+        """The level check's shape rules for a streaming flag: not a counter (its raw
+        value climbs for ever), beyond what the last two hours sustained, improbable for
+        a zero-inflated or heavy-tailed series, and at least the kind's absolute change."""
+        if looks_cumulative(metric, series, minute):
+            return False
+        guard = guard_for(window, service, minute,
+                          max(self.s.guard_minutes, self.s.metrics.window_minutes))
+        history = [series[m] for m in range(minute - guard - self.s.baseline_minutes,
+                                            minute - guard) if m in series]
+        if len(history) < 5:
+            return True
+        step = sampling_step(series, minute)
+        shape = HistoryShape.of(history, max(1, self.s.metrics.window_minutes // step))
+        if not shape.beyond_sustained(latest, sign):
+            return False
+        level = statistics.median(history)
+        band = self.s.metrics.z * 1.4826 * statistics.median(abs(v - level) for v in history)
+        if shape.irregular(level, max(band, 1e-9)) and \
+                shape.run_chance(latest, sign) > self.s.metrics.run_p_value:
+            return False
+        return self._big_enough(metric, latest[-1], mean, shape, relative=False)
 
     def _alarm(self, flag: _Flag, worse: int) -> _Alarm | None:
         """An alarm from a flag that passes the level check's rules: the worse direction
@@ -299,11 +328,12 @@ class MetricDetector:
         return cfg.min_relative_change
 
     def _big_enough(self, metric: str, current: float, expected: float,
-                    shape: HistoryShape) -> bool:
-        """The kind's minimum meaningful change, absolute and relative, in the series' unit."""
+                    shape: HistoryShape, relative: bool = True) -> bool:
+        """The kind's minimum meaningful change, absolute and (unless `relative` is off:
+        the streaming path has its own) relative, in the series' unit."""
         cfg, lower = self.s.metrics, metric.lower()
         change = abs(current - expected)
-        if change < self._relative(metric) * abs(expected):
+        if relative and change < self._relative(metric) * abs(expected):
             return False
         if is_failure_ratio(metric):
             scale = ratio_scale(metric, shape.values, [current])
