@@ -228,8 +228,10 @@ class MetricDetector:
                                series: dict[int, float], minute: int, latest: list[float],
                                sign: int, mean: float) -> bool:
         """The level check's shape rules for a streaming flag: not a counter (its raw
-        value climbs for ever), beyond what the last two hours sustained, improbable for
-        a zero-inflated or heavy-tailed series, and at least the kind's absolute change."""
+        value climbs for ever), improbable for a zero-inflated or heavy-tailed series
+        against its last two hours, and at least the kind's absolute change. (Not "beyond
+        what two hours sustained": a slow climb, which only this path sees, has itself
+        filled those two hours.)"""
         if looks_cumulative(metric, series, minute):
             return False
         guard = guard_for(window, service, minute,
@@ -240,8 +242,6 @@ class MetricDetector:
             return True
         step = sampling_step(series, minute)
         shape = HistoryShape.of(history, max(1, self.s.metrics.window_minutes // step))
-        if not shape.beyond_sustained(latest, sign):
-            return False
         level = statistics.median(history)
         band = self.s.metrics.z * 1.4826 * statistics.median(abs(v - level) for v in history)
         if shape.irregular(level, max(band, 1e-9)) and \
