@@ -7,10 +7,8 @@ minute exactly once, in time order), so replay and live still agree.
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from oasis.detect.anomaly import Anomaly, Role
 from oasis.detect.baseline import Expectation, expect
@@ -27,61 +25,9 @@ from oasis.detect.shape import (
     ratio_scale,
     sampling_step,
 )
-from oasis.detect.streaming import StreamingScorer, StreamingSettings
+from oasis.detect.streaming import SeriesStream, StreamAlarm, StreamFlag
 from oasis.detect.traffic import request_volume
 from oasis.detect.window import SignalWindow, from_minute, guard_for
-
-
-@dataclass(frozen=True, slots=True)
-class _Flag:
-    """A minute the streaming scorer marked anomalous, and the long-run level and spread it
-    was scored against (taken before the scorer learnt the minute)."""
-
-    minute: int
-    value: float
-    mean: float
-    spread: float
-    deviation: float
-
-
-@dataclass(frozen=True, slots=True)
-class _Alarm:
-    """A flag that passed the level check's rules, reported once the latest minutes all
-    lie beyond `threshold` (a shift, not a spike)."""
-
-    flag: _Flag
-    sign: int
-    threshold: float
-
-
-class _SeriesStream:
-    """The streaming scorer of one series, the last minute it was fed, and its alarm."""
-
-    def __init__(self, settings: StreamingSettings, first_minute: int) -> None:
-        self.scorer = StreamingScorer(settings)
-        self.first_minute = first_minute
-        self.fed_until = first_minute - 1
-        self.alarm: _Alarm | None = None
-
-    def feed(self, series: dict[int, float], minute: int, frozen: int | None) -> _Flag | None:
-        """Feed every minute not yet fed up to `minute`, oldest first; the latest flag.
-
-        Minutes at or after `frozen` (the service's open incident) are skipped for good: an
-        outage must not become what the scorer thinks is normal.
-        """
-        last = minute if frozen is None else min(minute, frozen - 1)
-        flag = None
-        for m in range(self.fed_until + 1, last + 1):
-            value = series.get(m)
-            if value is None or not math.isfinite(value):
-                continue
-            level = self.scorer.deviation.level
-            mean, spread = (level.mean(), level.std()) if len(level) else (value, 0.0)
-            point = self.scorer.add(value)
-            if point.anomalous and point.deviation is not None:
-                flag = _Flag(m, value, mean, spread, point.deviation)
-        self.fed_until = max(self.fed_until, minute)
-        return flag
 
 
 class MetricDetector:
@@ -94,7 +40,7 @@ class MetricDetector:
 
     def __init__(self, settings: DetectSettings) -> None:
         self.s = settings
-        self.streams: dict[tuple[str, str], _SeriesStream] = {}
+        self.streams: dict[tuple[str, str], SeriesStream] = {}
 
     def role(self, metric: str) -> tuple[Role, int]:
         """Whether the metric is a symptom or context, and which way is worse (+1/-1/0)."""
@@ -186,7 +132,7 @@ class MetricDetector:
             return None
         stream = self.streams.get((service, metric))
         if stream is None:
-            stream = self.streams[(service, metric)] = _SeriesStream(cfg.streaming, min(series))
+            stream = self.streams[(service, metric)] = SeriesStream(cfg.streaming, min(series))
         frozen = window.freeze.get(service)
         flag = stream.feed(series, minute, frozen)
         # Flags older than a check's few minutes are history (a backfill), not news.
@@ -249,7 +195,7 @@ class MetricDetector:
             return False
         return self._big_enough(metric, latest[-1], mean, shape, relative=False)
 
-    def _alarm(self, flag: _Flag, worse: int) -> _Alarm | None:
+    def _alarm(self, flag: StreamFlag, worse: int) -> StreamAlarm | None:
         """An alarm from a flag that passes the level check's rules: the worse direction
         and at least `min_relative_change` from the long-run mean."""
         cfg = self.s.metrics
@@ -262,7 +208,7 @@ class MetricDetector:
         floor = max(0.02 * abs(flag.mean), 1e-6)
         threshold = flag.mean + sign * max(cfg.streaming_confirm_z * max(flag.spread, floor),
                                            abs(flag.mean) * change / 2)
-        return _Alarm(flag, sign, threshold)
+        return StreamAlarm(flag, sign, threshold)
 
     def _level(self, window: SignalWindow, service: str, metric: str,
                series: dict[int, float], minute: int, base: Expectation, floor: float,

@@ -273,3 +273,57 @@ def _finite(value: float) -> float:
     if not math.isfinite(number):
         raise ValueError(f"metric value must be finite, got {value!r}")
     return number
+
+
+# -- one scorer per series, as the metric detector keeps them -------------------------
+
+@dataclass(frozen=True, slots=True)
+class StreamFlag:
+    """A minute the streaming scorer marked anomalous, and the long-run level and spread it
+    was scored against (taken before the scorer learnt the minute)."""
+
+    minute: int
+    value: float
+    mean: float
+    spread: float
+    deviation: float
+
+
+@dataclass(frozen=True, slots=True)
+class StreamAlarm:
+    """A flag that passed the level check's rules, reported once the latest minutes all
+    lie beyond `threshold` (a shift, not a spike)."""
+
+    flag: StreamFlag
+    sign: int
+    threshold: float
+
+
+class SeriesStream:
+    """The streaming scorer of one series, the last minute it was fed, and its alarm."""
+
+    def __init__(self, settings: StreamingSettings, first_minute: int) -> None:
+        self.scorer = StreamingScorer(settings)
+        self.first_minute = first_minute
+        self.fed_until = first_minute - 1
+        self.alarm: StreamAlarm | None = None
+
+    def feed(self, series: dict[int, float], minute: int, frozen: int | None) -> StreamFlag | None:
+        """Feed every minute not yet fed up to `minute`, oldest first; the latest flag.
+
+        Minutes at or after `frozen` (the service's open incident) are skipped for good: an
+        outage must not become what the scorer thinks is normal.
+        """
+        last = minute if frozen is None else min(minute, frozen - 1)
+        flag = None
+        for m in range(self.fed_until + 1, last + 1):
+            value = series.get(m)
+            if value is None or not math.isfinite(value):
+                continue
+            level = self.scorer.deviation.level
+            mean, spread = (level.mean(), level.std()) if len(level) else (value, 0.0)
+            point = self.scorer.add(value)
+            if point.anomalous and point.deviation is not None:
+                flag = StreamFlag(m, value, mean, spread, point.deviation)
+        self.fed_until = max(self.fed_until, minute)
+        return flag
