@@ -29,6 +29,8 @@ from oasis.detect.streaming import SeriesStream, StreamAlarm, StreamFlag
 from oasis.detect.traffic import request_volume
 from oasis.detect.window import SignalWindow, from_minute, guard_for
 
+RUN_TEST_MIN_POINTS = 60
+
 
 class MetricDetector:
     """Level shifts (robust z-score on every one of the latest minutes) and steady climbs
@@ -190,8 +192,11 @@ class MetricDetector:
         shape = HistoryShape.of(history, max(1, self.s.metrics.window_minutes // step))
         level = statistics.median(history)
         band = self.s.metrics.z * 1.4826 * statistics.median(abs(v - level) for v in history)
-        if shape.irregular(level, max(band, 1e-9)) and \
-                shape.run_chance(latest, sign) > self.s.metrics.run_p_value:
+        # Two hours of a five-minute series are too few points for the run test to say
+        # anything (one point is never rarer than 1 in 25): there the scorer's own memory
+        # of days decides, as measured on NAB.
+        if len(history) >= RUN_TEST_MIN_POINTS and shape.irregular(level, max(band, 1e-9)) \
+                and shape.run_chance(latest, sign) > self.s.metrics.run_p_value:
             return False
         return self._big_enough(metric, latest[-1], mean, shape, relative=False)
 
