@@ -1,11 +1,16 @@
-"""Small builders for test signals."""
+"""Small builders for test signals, and waiting for what other threads and processes do."""
 
 from __future__ import annotations
 
+import subprocess
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
+
+T = TypeVar("T")
 
 T0 = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 
@@ -54,3 +59,25 @@ def seed_bad_deploy_incident(settings: Any, incident_id: str = "inc-1",
 
 FLEET_NOWHERE = {"executors": [{"type": "fleet", "name": "sim", "url": "http://127.0.0.1:9",
                                 "kinds": ["rollback"]}]}
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 30, *, what: str = "the condition",
+               interval: float = 0.05, process: subprocess.Popen | None = None) -> T:
+    """Call `predicate` until it returns something truthy, and return that.
+
+    For work another thread or process does in its own time (a background loop's next
+    pass, a server starting). The timeout is generous on purpose: a slow machine waits
+    longer, it does not fail. With `process`, fail at once if it exits meanwhile.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        found = predicate()
+        if found:
+            return found
+        if process is not None and process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise AssertionError(f"process exited ({process.returncode}) while waiting for "
+                                 f"{what}:\n{output}")
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)

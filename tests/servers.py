@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
+
+from tests.helpers import wait_until
 
 
 def free_port() -> int:
@@ -26,15 +27,16 @@ def serving(app: FastAPI, ready_path: str = "/healthz") -> Iterator[str]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
+        if not thread.is_alive():
+            raise RuntimeError(f"test server on {url} stopped before it was ready")
         try:
-            if httpx.get(url + ready_path, timeout=1).status_code < 500:
-                break
+            return httpx.get(url + ready_path, timeout=5).status_code < 500
         except httpx.HTTPError:
-            time.sleep(0.05)
-    else:
-        raise RuntimeError(f"test server on {url} did not start")
+            return False
+
+    wait_until(ready, 60, what=f"the test server on {url} to start")
     try:
         yield url
     finally:

@@ -15,6 +15,7 @@ from oasis.config import Settings
 from oasis.incidents import Incident, IncidentStore, Severity, Status, TimelineEvent
 from oasis.simulate.control import create_control_app
 from oasis.simulate.fleet import Fleet
+from tests.helpers import wait_until
 from tests.servers import serving
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -49,28 +50,23 @@ def client(tmp_path, fleet: Fleet) -> Iterator[TestClient]:
             yield c
 
 
-def wait_status(client: TestClient, *statuses: str, timeout: float = 15) -> dict:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_status(client: TestClient, *statuses: str) -> dict:
+    """The incident once the response loop has moved it to one of `statuses`."""
+    def reached() -> dict | None:
         incident = client.get("/api/v1/incidents/inc-1").json()
-        if incident["status"] in statuses:
-            return incident
-        time.sleep(0.1)
-    raise AssertionError(f"incident stayed {incident['status']}, wanted {statuses}")
+        return incident if incident["status"] in statuses else None
+
+    return wait_until(reached, what=f"the incident to be {' or '.join(statuses)}")
 
 
-def wait_action(client: TestClient, status: str, timeout: float = 15) -> dict:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_action(client: TestClient, status: str) -> dict:
+    """The incident once the response loop has moved its first action to `status`."""
+    def reached() -> dict | None:
         incident = client.get("/api/v1/incidents/inc-1").json()
-        if incident["actions"] and incident["actions"][0]["status"] == status:
-            return incident
-        time.sleep(0.1)
-    raise AssertionError(f"action stayed {incident['actions'][0]['status']}, wanted {status}")
+        actions = incident["actions"]
+        return incident if actions and actions[0]["status"] == status else None
+
+    return wait_until(reached, what=f"the action to be {status}")
 
 
 def link(client: TestClient, action_id: str, decision: Decision, expires: datetime) -> str:

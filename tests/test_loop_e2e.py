@@ -12,11 +12,8 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 import yaml
@@ -25,23 +22,11 @@ from oasis.incidents import Incident, IncidentStore, Severity, Status, TimelineE
 from oasis.notify.catcher import MailCatcher, text_of
 from oasis.simulate.control import create_control_app
 from oasis.simulate.fleet import Fleet
+from tests.helpers import wait_until
 from tests.servers import free_port, serving
 
 LINK = re.compile(r"https?://\S+/approve/[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
 OASIS = [sys.executable, "-m", "oasis"]
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float, proc=None) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"process exited ({proc.returncode}) while waiting for {what}:"
-                                 f"\n{proc.stdout.read() if proc.stdout else ''}")
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def test_demo_loop_with_a_person_approving_from_the_email(tmp_path: Path) -> None:
@@ -62,7 +47,7 @@ def test_demo_loop_with_a_person_approving_from_the_email(tmp_path: Path) -> Non
                     return found.group(0)
             return None
 
-        link = wait_for("the approval email", approval_link, 150, proc)
+        link = wait_until(approval_link, 150, what="the approval email", process=proc)
         page = httpx.get(link, timeout=10)
         assert page.status_code == 200 and "rollback" in page.text
         assert "checkout-service" in page.text
@@ -78,7 +63,7 @@ def test_demo_loop_with_a_person_approving_from_the_email(tmp_path: Path) -> Non
             inc = httpx.get(f"{url}/api/v1/incidents/{incident_id}", timeout=5).json()
             return inc if inc["status"] in ("resolved", "escalated") else None
 
-        incident = wait_for("resolution", resolved, 150, proc)
+        incident = wait_until(resolved, 150, what="resolution", process=proc)
         assert incident["status"] == "resolved"
         moves = [e["data"]["to"] for e in incident["timeline"] if e["kind"].startswith("status:")]
         assert moves == ["pending_approval", "approved", "mitigating", "mitigated", "resolved"]
@@ -86,8 +71,9 @@ def test_demo_loop_with_a_person_approving_from_the_email(tmp_path: Path) -> Non
         actions = httpx.get(f"http://127.0.0.1:{control}/fleet/actions", timeout=5).json()
         assert [(a["action"], a["service"]) for a in actions] == [
             ("rollback", "checkout-service")]
-        report = wait_for("the final report", lambda: [
-            m for m in mailbox.messages() if "resolved" in m["subject"].lower()], 30, proc)
+        report = wait_until(lambda: [
+            m for m in mailbox.messages() if "resolved" in m["subject"].lower()], 60,
+            what="the final report", process=proc)
         assert "roll back checkout-service" in text_of(report[0])
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         proc.wait(60)
@@ -99,27 +85,44 @@ def test_demo_loop_with_a_person_approving_from_the_email(tmp_path: Path) -> Non
 
 
 class SlowFleet:
-    """The fleet's real control API, with rollbacks that take a while: long enough to kill
-    OASIS in the middle of one."""
+    """The fleet's real control API, whose first rollback is still under way when the same
+    rollback is re-issued: it is held until a second request arrives (or `release()`), and
+    the second is carried out after it. So OASIS can be killed in the middle of one and
+    restarted, however slow the machine."""
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self) -> None:
         self.fleet = Fleet()
         self.fleet.deploy("checkout-service", "9.9.9")
         self.app = create_control_app(self.fleet)
         self.started = threading.Event()
+        self._reissued = threading.Event()
+        self._first_done = threading.Event()
         self.calls = 0
 
         @self.app.middleware("http")
         async def slow(request, call_next):
-            if request.method == "POST" and request.url.path.endswith("/rollback"):
-                self.calls += 1
-                self.started.set()
-                await asyncio.sleep(delay)
-            return await call_next(request)
+            if request.method != "POST" or not request.url.path.endswith("/rollback"):
+                return await call_next(request)
+            self.calls += 1
+            if self.calls > 1:
+                self._reissued.set()
+                await asyncio.to_thread(self._first_done.wait, 120)
+                return await call_next(request)
+            self.started.set()
+            await asyncio.to_thread(self._reissued.wait, 120)
+            try:
+                return await call_next(request)
+            finally:
+                self._first_done.set()
+
+    def release(self) -> None:
+        """Let whatever is held go, so the server can stop."""
+        self._reissued.set()
+        self._first_done.set()
 
 
 def test_service_killed_mid_action_completes_it_exactly_once(tmp_path: Path) -> None:
-    slow = SlowFleet(delay=3.0)
+    slow = SlowFleet()
     now = datetime.now(UTC)
     data = tmp_path / "data"
     data.mkdir()
@@ -158,11 +161,11 @@ def test_service_killed_mid_action_completes_it_exactly_once(tmp_path: Path) -> 
                     return None
                 return inc["actions"] if inc.get("status") == "pending_approval" else None
 
-            [action] = wait_for("the proposal", proposed, 30, first)
+            [action] = wait_until(proposed, 60, what="the proposal", process=first)
             approved = httpx.post(f"{url}/api/v1/incidents/inc-crash/actions/{action['id']}"
                                   "/approve", json={"actor": "alice"}, timeout=5)
             assert approved.status_code == 200, approved.text
-            assert slow.started.wait(20), "the rollback never reached the fleet"
+            assert slow.started.wait(60), "the rollback never reached the fleet"
             first.send_signal(signal.SIGKILL)  # mid-rollback: the fleet is still working
             first.wait(10)
         finally:
@@ -178,8 +181,10 @@ def test_service_killed_mid_action_completes_it_exactly_once(tmp_path: Path) -> 
                 done = [a for a in inc.get("actions", []) if a["status"] == "succeeded"]
                 return done[0] if done else None
 
-            action = wait_for("the action to finish after the restart", finished, 40, second)
+            action = wait_until(finished, 60, what="the action to finish after the restart",
+                                process=second)
         finally:
+            slow.release()
             second.send_signal(signal.SIGTERM)
             second.wait(20)
         history = [(a.action, a.service) for a in slow.fleet.actions()]

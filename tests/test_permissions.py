@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from oasis.api import create_app
 from oasis.config import Settings
-from tests.helpers import FLEET_NOWHERE, seed_bad_deploy_incident
+from tests.helpers import FLEET_NOWHERE, seed_bad_deploy_incident, wait_until
 
 
 @pytest.fixture
@@ -29,14 +29,13 @@ def key(client: TestClient, role: str, name: str) -> dict[str, str]:
 
 
 def waiting_action(client: TestClient, headers) -> str:
-    import time
+    """The id of the action the response loop proposes, once the incident waits for a
+    decision on it (the action is stored a moment before the incident moves)."""
+    def waiting() -> dict | None:
+        incident = client.get("/api/v1/incidents/inc-1", headers=headers).json()
+        return incident if incident["status"] == "pending_approval" else None
 
-    for _ in range(100):
-        actions = client.get("/api/v1/incidents/inc-1", headers=headers).json()["actions"]
-        if actions:
-            return actions[0]["id"]
-        time.sleep(0.1)
-    raise AssertionError("no proposal")
+    return wait_until(waiting, what="the proposal")["actions"][0]["id"]
 
 
 def test_viewer_reads_but_cannot_decide(client: TestClient) -> None:
@@ -93,12 +92,12 @@ def test_slack_buttons_decide_only_for_slack_users_with_the_approver_role(tmp_pa
         click(client, "UVIEWER", action)
         assert client.get("/api/v1/incidents/inc-1").json()["status"] == "pending_approval"
         click(client, "UAPPROVER", action)
-        for _ in range(50):
-            if client.get("/api/v1/incidents/inc-1").json()["status"] == "rejected":
-                break
-            time.sleep(0.1)
-        incident = client.get("/api/v1/incidents/inc-1").json()
-        assert incident["status"] == "rejected"
+
+        def rejected() -> dict | None:
+            incident = client.get("/api/v1/incidents/inc-1").json()
+            return incident if incident["status"] == "rejected" else None
+
+        incident = wait_until(rejected, what="the rejection")
         assert incident["actions"][0]["decided_by"] == "slack:UAPPROVER"
         unsigned = client.post("/slack/interactive", content=b"payload=%7B%7D",
                                headers={"content-type": "application/x-www-form-urlencoded"})

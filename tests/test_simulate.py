@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import statistics
+import threading
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -19,6 +21,8 @@ from oasis.ingest import Ingestor
 from oasis.signals.parse import parse_record
 from oasis.simulate import GeneratorConfig, simulate
 from oasis.simulate.control import create_control_app
+from oasis.simulate.generator import floor_minute
+from oasis.simulate.live import WallClock, run_live, start_live
 from oasis.store import DuckDBSignalStore
 from tests.servers import serving
 
@@ -270,17 +274,62 @@ def test_simulated_file_gives_same_counts_from_file_and_over_http(tmp_path) -> N
     assert local["accepted"] > 40_000 and local["rejected"] == 0
 
 
+class DrivenWall(WallClock):
+    """Wall time that moves only when the live loop waits: each wait is over at once, and
+    `on_wait` looks at what has arrived so far."""
+
+    def __init__(self, on_wait: Callable[[], None]) -> None:
+        self.now, self.on_wait = 0.0, on_wait
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        self.on_wait()
+        self.now += seconds
+        return stop.is_set()
+
+
+METRICS_PER_MINUTE = 7 * 6  # seven services, six metrics each
+
+
 def test_live_mode_streams_history_then_minutes_into_a_server(tmp_path) -> None:
+    settings = Settings(data_dir=tmp_path / "live")
+    store = DuckDBSignalStore(settings.signal_store_path)
+    seen: list[tuple[datetime | None, int]] = []  # (newest record, metrics) at each wait
+    wall = DrivenWall(lambda: seen.append((store.latest_timestamp(), store.count("metrics"))))
+    with serving(create_app(settings, store=store)) as url:
+        sim, clock = start_live("none", url, speed=60, backfill_hours=0.25, wall=wall)
+        # 25 driven seconds at 60x: 25 simulated minutes, one per wait.
+        stats = run_live(sim, clock, url, duration=25)
+        services = {s["service"] for s in httpx.get(url + "/api/v1/services").json()}
+    assert len(services) == 7
+    assert (stats.minutes, stats.failed_posts) == (15 + 25, 0)
+    assert stats.sim_time == clock.origin + timedelta(minutes=25)
+    assert len(seen) == 25
+    # Before the first wait: the whole history (15 minutes, up to now) and nothing later.
+    # Before each next wait: one more minute, the next one.
+    for streamed, (newest, metrics) in enumerate(seen):
+        assert newest is not None
+        assert floor_minute(newest) == clock.origin + timedelta(minutes=streamed - 1), streamed
+        assert metrics == (15 + streamed) * METRICS_PER_MINUTE, streamed
+    assert store.count("metrics") == 40 * METRICS_PER_MINUTE
+    assert store.count("logs") + store.count("metrics") + store.count("deployments") \
+        == stats.records  # every record sent is stored, none twice
+    store.close()
+
+
+def test_live_mode_from_the_cli_sends_the_history_and_stops_after_its_duration(
+        tmp_path) -> None:
     settings = Settings(data_dir=tmp_path / "live")
     store = DuckDBSignalStore(settings.signal_store_path)
     with serving(create_app(settings, store=store)) as url:
         result = runner.invoke(app, ["simulate", "--live", "--url", url, "--speed", "600",
-                                     "--backfill-hours", "0.25", "--duration", "2.5",
+                                     "--backfill-hours", "0.25", "--duration", "0",
                                      "--control-port", "0", "--scenario", "none"])
         assert result.exit_code == 0, result.output
         services = {s["service"] for s in httpx.get(url + "/api/v1/services").json()}
     assert len(services) == 7
-    # 15 minutes of history plus about 25 streamed minutes at 600x.
-    metrics = store.count("metrics")
-    assert 7 * 6 * 30 < metrics < 7 * 6 * 50, metrics
+    assert "over 15 simulated minutes" in result.output, result.output
+    assert store.count("metrics") == 15 * METRICS_PER_MINUTE
     store.close()

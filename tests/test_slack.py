@@ -22,6 +22,7 @@ from oasis.slack.messages import EventCard, IncidentCard, ProposedAction, incide
 from oasis.slack.notifier import SlackSendError
 from oasis.slack.verify import SignatureError, sign, verify_signature
 from tests.fakes.slack import FakeSlack
+from tests.helpers import wait_until
 from tests.servers import serving
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -96,13 +97,6 @@ def click(url: str, user: str, action_id: str, value: dict[str, str], age: float
     body = urlencode({"payload": json.dumps(payload)}).encode()
     return signed_post(url + "/slack/interactive", body, "application/x-www-form-urlencoded",
                        age=age)
-
-
-def wait_for(condition: Any, seconds: float = 5) -> None:
-    """Background work (replies after the HTTP answer) lands a moment later."""
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.05)
 
 
 # --- signatures --------------------------------------------------------------------------
@@ -201,7 +195,7 @@ def test_an_approvers_click_approves_the_action_on_the_button(
                      response_url=slack_url + "/response/r1")
     assert response.status_code == 200
     assert handlers.calls == [("approve", "inc-20261123-abc123", "act-7", "slack:UAPPROVER")]
-    wait_for(lambda: fake.responses)
+    wait_until(lambda: fake.responses)  # sent after the HTTP answer
     assert fake.responses[0]["hook"] == "r1"
     assert fake.responses[0]["text"] == "approved act-7 on inc-20261123-abc123"
 
@@ -253,7 +247,7 @@ def test_a_mention_is_answered_in_its_thread(
     response = signed_post(url + "/slack/events", json.dumps(event).encode(),
                            "application/json")
     assert response.status_code == 200
-    wait_for(fake.posted)
+    wait_until(fake.posted)  # sent after the HTTP answer
     assert fake.posted() == [{"channel": "C0OPS", "thread_ts": root,
                               "text": "answer to: <@U0BOT> what broke checkout?"}]
     assert handlers.calls == [("ask", "<@U0BOT> what broke checkout?", "slack:U123")]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from oasis.slack.verify import sign
 from oasis.state import state_engine
 from oasis.triage.org import Organisation
 from tests.fakes.slack import FakeSlack
+from tests.helpers import wait_until
 from tests.servers import free_port, serving
 
 SECRET = "slack-signing-secret-for-tests"
@@ -123,14 +124,6 @@ def seed_incident(settings: Settings, service: str) -> None:
     store.close()
 
 
-def wait_for(condition: Callable[[], Any], seconds: float = 10) -> Any:
-    """Deliveries go out on the response loop's next pass, a moment after the request."""
-    deadline = time.monotonic() + seconds
-    while not (found := condition()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return found
-
-
 def send_event(url: str, payload: dict[str, Any]) -> dict[str, Any]:
     response = httpx.post(url + "/api/v1/events", params={"wait": True}, json=payload,
                           timeout=10)
@@ -178,7 +171,7 @@ def test_a_waiting_event_lands_in_its_teams_channel_and_accept_threads_the_outco
         app.state.auth.users.create_user("slack-UAPPROVER", "approver", "long-password")
         asked = send_event(url, health_event("VPC", "2024-03-01T10:05:00Z"))
         assert asked["verdict"] == "ask"
-        roots = wait_for(lambda: fake.roots("#network-ops"))
+        roots = wait_until(lambda: fake.roots("#network-ops"))
     # the owner (Networking owns VPC) is asked in its own channel, with both buttons
     assert len(roots) == 1 and fake.roots(DEFAULT) == []
     root_ts, root = roots[0]
@@ -212,7 +205,7 @@ def test_ticket_updates_and_status_changes_thread_under_each_teams_first_message
     with oasis(settings) as (url, _):
         accepted = send_event(url, first)
         assert accepted["verdict"] == "accept"  # a production account: no person needed
-        wait_for(lambda: fake.roots("#network-ops") and fake.roots(DEFAULT))
+        wait_until(lambda: fake.roots("#network-ops") and fake.roots(DEFAULT))
         [(net_ts, net_root)] = fake.roots("#network-ops")
         [(default_ts, _)] = fake.roots(DEFAULT)
         assert buttons(net_root) == {}  # nothing waits for a person
@@ -223,7 +216,7 @@ def test_ticket_updates_and_status_changes_thread_under_each_teams_first_message
         moved = httpx.post(url + f"/api/v1/tickets/{tickets[0]['id']}/status", timeout=10,
                            json={"status": "Acknowledged", "actor": "alice", "note": "on it"})
         assert moved.status_code == 200
-        wait_for(lambda: len(fake.replies(net_ts)) >= 2 and fake.replies(default_ts))
+        wait_until(lambda: len(fake.replies(net_ts)) >= 2 and fake.replies(default_ts))
     assert [len(fake.roots(c)) for c in ("#network-ops", DEFAULT)] == [1, 1]
     net_replies = texts(fake, net_ts)
     assert "updated: the event changed" in net_replies[0]
@@ -240,16 +233,16 @@ def test_an_incident_goes_to_the_team_owning_its_root_cause_and_moves_in_its_thr
     seed_incident(settings, "api")  # Payments owns "api"
     with oasis(settings) as (url, app):
         app.state.auth.users.create_user("slack-UAPPROVER", "approver", "long-password")
-        roots = wait_for(lambda: fake.roots("#payments"))
+        roots = wait_until(lambda: fake.roots("#payments"))
         root_ts, _ = roots[0]
-        wait_for(lambda: fake.replies(root_ts))
+        wait_until(lambda: fake.replies(root_ts))
         root = fake.messages[root_ts]
         assert "pending_approval" in texts(fake, root_ts)[0]
         approve = buttons(root)["approve"]
         response = click(url, "UAPPROVER", root["channel_id"], root_ts, approve)
         assert response.status_code == 200 and response.json()["text"].startswith("approved")
         # the deployer refuses the rollback: the action fails and people are told
-        wait_for(lambda: len(fake.replies(root_ts)) >= 2)
+        wait_until(lambda: len(fake.replies(root_ts)) >= 2)
     assert len(roots) == 1 and fake.roots(DEFAULT) == []
     assert "escalated" in texts(fake, root_ts)[1]
     assert buttons(fake.messages[root_ts]) == {}  # nothing waits for a decision any more

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from fastapi.testclient import TestClient
 from oasis.api import create_app
 from oasis.config import Settings
 from oasis.notify.catcher import MailCatcher, free_port
+from tests.helpers import wait_until
 from tests.test_triage_events import README_SAMPLE_1, README_SAMPLE_2, finding
 
 ORG = Path(__file__).resolve().parents[1] / "examples" / "organisation.yaml"
@@ -62,9 +62,7 @@ def test_readme_samples_and_a_finding_go_through_end_to_end(world) -> None:
     assert event["verdict"] == "accept" and "production" in event["reason"]
     assert {t["id"] for t in event["tickets"]} == {t["id"] for t in eks}
 
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and len(catcher.messages()) < len(tickets):
-        time.sleep(0.2)
+    wait_until(lambda: len(catcher.messages()) >= len(tickets), what="the ticket emails")
     subjects = [m["subject"] for m in catcher.messages()]
     assert len(subjects) == len(tickets) and all("ticket" in s for s in subjects)
     to = {(m["to"], m["subject"].split(" for ")[1].split(" ")[0]) for m in catcher.messages()}

@@ -54,6 +54,7 @@ class Script:
     def __init__(self, turns: list[Turn]) -> None:
         self.turns = list(turns)
         self.received: list[Received] = []
+        self.hung_up = 0  # delayed requests whose client gave up before the delay was over
         self._lock = threading.Lock()
 
     @property
@@ -67,18 +68,21 @@ class Script:
             self.received.append(Received(request.url.path, dict(request.headers), body))
             number = len(self.received)
             turn = self.turns.pop(0) if self.turns else None
-        if turn and turn.get("delay"):
-            await _sleep_unless_gone(request, float(turn["delay"]))
+        if turn and turn.get("delay") and await _gone_within(request, float(turn["delay"])):
+            with self._lock:
+                self.hung_up += 1
         return number, body, turn
 
 
-async def _sleep_unless_gone(request: Request, seconds: float) -> None:
-    # Stop early once the client gave up, so the server can shut down at once.
+async def _gone_within(request: Request, seconds: float) -> bool:
+    """Hold the answer back for `seconds` (a hung provider); whether the client hung up
+    first. Stops early when it does, so the server can shut down at once."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if await request.is_disconnected():
-            return
+            return True
         await asyncio.sleep(0.02)
+    return False
 
 
 def usage_of(turn: Turn) -> dict[str, int]:
