@@ -14,7 +14,7 @@ from pydantic import SecretStr, ValidationError
 from starlette.testclient import WebSocketDenialResponse
 from typer.testing import CliRunner
 
-import oasis.auth.cli  # noqa: F401  (registers `oasis users`)
+import oasis.cli.users  # noqa: F401  (registers `oasis users`)
 from oasis.auth import (
     COOKIE_NAME,
     AuthContext,

@@ -24,8 +24,9 @@ from oasis.incidents import (
     Status,
     TimelineEvent,
 )
-from oasis.incidents.tracker import CheckContext, IncidentTracker
+from oasis.monitor.tracker import CheckContext, IncidentTracker
 from oasis.signals.model import DeploymentRecord, Level, LogRecord
+from tests.helpers import wait_until
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 runner = CliRunner()
@@ -283,7 +284,6 @@ def test_api_and_cli_show_incidents(settings, client, tmp_path) -> None:
 
 
 def test_the_service_detects_incidents_from_signals_it_receives(tmp_path) -> None:
-    import time
 
     from fastapi.testclient import TestClient
 
@@ -298,16 +298,15 @@ def test_the_service_detects_incidents_from_signals_it_receives(tmp_path) -> Non
     sim = simulate("bad_deploy", hours=2.5, seed=2, start=start, onset=130)
     body = b"\n".join(json.dumps(r).encode() for r in sim.records())
     with TestClient(create_app(settings)) as client:
-        time.sleep(0.5)  # a first check over an empty store
         assert client.post("/api/v1/signals", content=body,
                            headers={"content-type": "application/x-ndjson"}).status_code == 200
-        deadline = time.monotonic() + 30
-        found = []
-        while not found and time.monotonic() < deadline:
+
+        def analysed() -> list[dict]:
             # Opened, then analysed a moment later: wait for the analysis.
-            found = [i for i in client.get("/api/v1/incidents").json()
-                     if i["status"] != "initial_detection"]
-            time.sleep(0.2)
+            return [i for i in client.get("/api/v1/incidents").json()
+                    if i["status"] != "initial_detection"]
+
+        found = wait_until(analysed, timeout=60, what="an analysed incident")
     assert len(found) == 1
     assert found[0]["root_cause_service"] == "checkout-service"
     assert found[0]["status"] == "analysis_complete"

@@ -209,6 +209,10 @@ def test_missing_or_malformed_fields_raise_clear_errors() -> None:
     ctx["incident"]["started_at"] = "yesterday"
     with pytest.raises(RenderError, match="yesterday"):
         render("incident_summary", ctx)
+    ctx = context("incident_summary")
+    ctx["incident"]["started_at"] = "2026-11-23T04:00:00"  # no zone: never read as UTC
+    with pytest.raises(RenderError, match="no timezone"):
+        render("incident_summary", ctx)
     with pytest.raises(ValueError, match="unknown notification kind"):
         render("pager_poem", context("incident_summary"))
 

@@ -13,7 +13,7 @@ from oasis.config import Settings
 from oasis.incidents import Incident, IncidentStore, Severity, Status, TimelineEvent
 from oasis.notify.catcher import MailCatcher, free_port, text_of
 from oasis.respond import ActionStatus, DecisionError
-from oasis.respond.wiring import ResponseKit, build_response
+from oasis.runtime.response import ResponseKit, build_response
 from oasis.simulate.control import create_control_app
 from oasis.simulate.fleet import Fleet
 from tests.servers import serving

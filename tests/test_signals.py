@@ -175,3 +175,37 @@ def test_opensearch_search_hit_uses_index_and_id() -> None:
                        "metric_name": "m", "metric_value": 1}}
     rec = parse_record(hit)
     assert isinstance(rec, MetricRecord) and rec.id == "xyz"
+
+
+def test_one_zone_aware_parser_and_minute_floor() -> None:
+    from datetime import timedelta, timezone
+
+    from oasis.signals.times import NaiveTimeError, floor_minute, parse_aware
+
+    at = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
+    assert parse_aware("2026-11-23T04:00:00Z") == at
+    assert parse_aware("2026-11-23T06:00:00+02:00") == at
+    assert parse_aware("2026-11-23T06:00:00+02:00").tzinfo is UTC
+    with pytest.raises(NaiveTimeError, match="no timezone"):
+        parse_aware("2026-11-23T04:00:00")
+    with pytest.raises(ValueError, match="not an ISO 8601"):
+        parse_aware("yesterday")
+    plus_two = timezone(timedelta(hours=2))
+    assert floor_minute(datetime(2026, 11, 23, 6, 0, 59, 999, tzinfo=plus_two)) == at
+    assert floor_minute(datetime(2026, 11, 23, 6, 0, 59, tzinfo=plus_two)).tzinfo is UTC
+    with pytest.raises(NaiveTimeError):
+        floor_minute(datetime(2026, 11, 23, 4, 0, 30))
+
+
+def test_one_webhook_signature() -> None:
+    import hashlib
+    import hmac
+
+    from oasis.signals.signing import SIGNATURE_HEADER, sign_body, verify_body
+
+    body = b'{"action_id": "act-1"}'
+    expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert SIGNATURE_HEADER == "X-OASIS-Signature"
+    assert sign_body("s3cret", body) == expected
+    assert verify_body("s3cret", body, expected)
+    assert not verify_body("other", body, expected)

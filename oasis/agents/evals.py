@@ -25,6 +25,7 @@ from oasis.incidents.model import Incident
 from oasis.monitor.monitor import Monitor
 from oasis.monitor.replay import replay
 from oasis.remediate.catalog import ActionKind
+from oasis.signals.times import parse_aware
 from oasis.simulate import simulate
 
 START = datetime.fromisoformat("2026-11-02T06:00:00+00:00")
@@ -32,7 +33,7 @@ INVESTIGATE_AFTER_MINUTES = 20  # signals after the onset the analyst gets (slow
 
 
 def _time(record: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00"))
+    return parse_aware(record["timestamp"])
 
 
 class Fact(BaseModel):

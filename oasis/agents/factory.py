@@ -1,5 +1,7 @@
 """Which analyst runs: the model-backed one when `model.provider` is set, else the
-deterministic one. The service and the evals build theirs here, the same way."""
+deterministic one. The service and the evals build theirs here, the same way. Each takes the
+`model` settings section, not the whole `oasis.config.Settings` (which sits above every
+package: see docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,8 @@ from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 
 from oasis.agents.analyst import Analyst, DeterministicAnalyst
+from oasis.agents.settings import ModelSettings
 from oasis.analyze.proposals import ReplicaCounter
-from oasis.config import Settings
 from oasis.detect.graph import CallGraph
 from oasis.incidents import Incident, IncidentStore
 from oasis.remediate.catalog import ActionKind
@@ -31,11 +33,10 @@ def replica_counter(signals: SignalStore | None) -> ReplicaCounter:
     return count
 
 
-def make_analyst(settings: Settings, catalog_for: Catalog, signals: SignalStore | None,
+def make_analyst(model: ModelSettings, catalog_for: Catalog, signals: SignalStore | None,
                  incidents: IncidentStore | None,
                  graph: Callable[[], CallGraph | None] = lambda: None) -> Analyst:
     deterministic = DeterministicAnalyst(catalog_for, replica_counter(signals))
-    model = settings.model
     if model.provider == "none" or signals is None or incidents is None:
         return deterministic
     from oasis.agents.investigator import ModelAnalyst
@@ -51,17 +52,16 @@ def make_analyst(settings: Settings, catalog_for: Catalog, signals: SignalStore 
     return ModelAnalyst(model, deterministic, context_for, catalog_for, redact=model.redact)
 
 
-def eval_analyst(settings: Settings):
+def eval_analyst(model: ModelSettings):
     """For `oasis eval agents`: an analyst per replay, every catalog kind runnable."""
     def for_monitor(monitor) -> Analyst:
-        return make_analyst(settings, lambda _s: set(ActionKind), monitor.signals,
+        return make_analyst(model, lambda _s: set(ActionKind), monitor.signals,
                             monitor.tracker.store, lambda: monitor.graph)
     return for_monitor
 
 
-def specialist_model(settings: Settings) -> Callable[[], object] | None:
+def specialist_model(model: ModelSettings) -> Callable[[], object] | None:
     """A lazily built model for the specialist agent, or None: run executors directly."""
-    model = settings.model
     if model.provider == "none" or not model.specialist:
         return None
     built: list[object] = []

@@ -34,9 +34,9 @@ from oasis.incidents import IncidentStore
 from oasis.knowledge import KnowledgeBase
 from oasis.monitor import Monitor
 from oasis.monitor.monitor import signals_now
-from oasis.respond.wiring import build_response
+from oasis.runtime.response import build_response
+from oasis.runtime.triage import TriageNotConfigured, build_triage
 from oasis.store import SignalStore, open_signal_store
-from oasis.triage.wiring import TriageNotConfigured, build_triage
 from oasis.web import chat
 
 log = logging.getLogger(__name__)

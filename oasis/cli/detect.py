@@ -186,7 +186,7 @@ def evaluate_agents(
         found = load_cases(cases)
     except (OSError, ValueError) as exc:
         raise fail(str(exc)) from None
-    result = run_cases(found, eval_analyst(settings), repeat=repeat)
+    result = run_cases(found, eval_analyst(settings.model), repeat=repeat)
     label = result["source"][0].removeprefix("analyst:").replace(":", "-").replace("/", "-") \
         if result["source"] else "none"
     out = out or RESULTS / ("agent-eval.json" if label == "deterministic"

@@ -26,7 +26,7 @@ class _Kit:
         from oasis.audit import AuditLog
         from oasis.incidents import IncidentStore
         from oasis.notify import Outbox
-        from oasis.triage.wiring import TriageNotConfigured, build_triage
+        from oasis.runtime.triage import TriageNotConfigured, build_triage
 
         settings = settings_from(ctx)
         settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -77,7 +77,7 @@ def _decide(ctx: typer.Context, what: str, incident_id: str, action_id: str | No
             actor: str, note: str) -> None:
     # Imported here: the response side is only needed by the commands that decide.
     from oasis.respond import ActionStatus, DecisionError
-    from oasis.respond.wiring import build_response
+    from oasis.runtime.response import build_response
 
     settings = settings_from(ctx)
     store = IncidentStore(settings.incident_db_url)

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from oasis.cli.app import console, fail
 from oasis.cli.detect import RESULTS, eval_app
+from oasis.signals.times import NaiveTimeError, parse_aware
 
 DEFAULT_ORGANISATION = Path("examples") / "organisation.yaml"
 
@@ -63,11 +64,11 @@ def _when(text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        when = parse_aware(text)
+    except NaiveTimeError:
+        raise ValueError(f"--now: {text!r} has no timezone (add Z for UTC)") from None
     except ValueError:
         raise ValueError(f"--now: {text!r} is not an ISO 8601 time") from None
-    if when.tzinfo is None:
-        raise ValueError(f"--now: {text!r} has no timezone (add Z for UTC)")
     return when
 
 

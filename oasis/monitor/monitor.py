@@ -22,8 +22,9 @@ from oasis.detect.traffic import traffic_factors
 from oasis.detect.window import ERROR_LEVEL_NAMES, SignalWindow, to_minute, window_sum
 from oasis.incidents.model import Incident
 from oasis.incidents.store import IncidentStore
-from oasis.incidents.tracker import CheckContext, IncidentTracker
+from oasis.monitor.tracker import CheckContext, IncidentTracker
 from oasis.signals.model import DeploymentRecord, utc_iso
+from oasis.signals.times import floor_minute
 from oasis.store.base import SignalStore
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,6 @@ def signals_now(signals: SignalStore) -> datetime | None:
     """
     latest = signals.latest_timestamp()
     return latest - timedelta(seconds=SETTLE_SECONDS) if latest is not None else None
-
-
-def floor_minute(t: datetime) -> datetime:
-    return t.replace(second=0, microsecond=0)
 
 
 class Monitor:

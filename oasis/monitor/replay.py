@@ -18,9 +18,10 @@ from oasis.detect.settings import DetectSettings
 from oasis.incidents.model import Incident
 from oasis.incidents.store import IncidentStore
 from oasis.ingest import open_source
-from oasis.monitor.monitor import Monitor, floor_minute
+from oasis.monitor.monitor import Monitor
 from oasis.signals.model import Signal
 from oasis.signals.parse import RecordError, parse_line, parse_record
+from oasis.signals.times import floor_minute
 from oasis.store import DuckDBSignalStore
 
 

@@ -8,7 +8,6 @@ from oasis.notify.channels import (
     EmailChannel,
     WebhookChannel,
     channels_from,
-    sign,
 )
 from oasis.notify.message import Notification, build_notification
 from oasis.notify.outbox import Delivery, Outbox
@@ -24,5 +23,5 @@ __all__ = [
     "KINDS", "Channel", "Delivery", "DeliveryError", "EmailChannel", "MailCatcher",
     "Notification", "NotifySettings", "Outbox", "RenderError", "Rendered", "RetrySettings",
     "SmtpSettings", "WebhookChannel", "WebhookChannelSettings", "build_notification",
-    "channels_from", "free_port", "html_of", "render", "sign", "text_of",
+    "channels_from", "free_port", "html_of", "render", "text_of",
 ]

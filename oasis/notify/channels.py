@@ -7,8 +7,6 @@ can recover, a refused login or an address the relay rejects (5xx) cannot.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import smtplib
 import ssl
@@ -21,6 +19,7 @@ import httpx
 
 from oasis.notify.message import Notification
 from oasis.notify.settings import NotifySettings, SmtpSettings, WebhookChannelSettings
+from oasis.signals.signing import SIGNATURE_HEADER, sign_body
 
 USER_AGENT = "oasis-notify/1"
 
@@ -39,11 +38,6 @@ class Channel(Protocol):
 
     def send(self, n: Notification) -> None:
         """Deliver `n` or raise DeliveryError."""
-
-
-def sign(body: bytes, secret: str) -> str:
-    """The `X-OASIS-Signature` value: `sha256=` and the hex HMAC-SHA256 of the body."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 class EmailChannel:
@@ -178,7 +172,7 @@ class WebhookChannel:
         headers = {**s.headers, "Content-Type": "application/json",
                    "User-Agent": USER_AGENT, "Idempotency-Key": n.id, "X-OASIS-Kind": n.kind}
         if s.secret is not None:
-            headers["X-OASIS-Signature"] = sign(body, s.secret.get_secret_value())
+            headers[SIGNATURE_HEADER] = sign_body(s.secret.get_secret_value(), body)
         try:
             response = httpx.post(s.url, content=body, headers=headers,
                                   timeout=s.timeout_seconds, follow_redirects=False)

@@ -12,11 +12,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import jinja2
 from markupsafe import Markup
+
+from oasis.signals.times import parse_aware
 
 KINDS = ("incident_summary", "approval_request", "final_report", "escalation", "ticket")
 
@@ -71,11 +73,13 @@ def one_line(value: Any, limit: int = MAX_LOG_LINE) -> str:
 
 
 def _parse(ts: str) -> datetime:
+    """Aware UTC. A timestamp without a zone is a RenderError, never read as UTC: every
+    timestamp OASIS puts in a context is `utc_iso` (ends in `Z`), so a naive one is a bug
+    upstream, and printing it as UTC would show the reader a wrong time."""
     try:
-        parsed = datetime.fromisoformat(ts)
-    except (TypeError, ValueError):
-        raise RenderError(f"{ts!r} is not an ISO-8601 timestamp") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+        return parse_aware(ts)
+    except ValueError as exc:
+        raise RenderError(str(exc)) from None
 
 
 def text_block(value: Any, limit: int = 4000) -> str:

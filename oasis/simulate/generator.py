@@ -13,9 +13,11 @@ import math
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+# Re-exported for oasis.simulate and oasis.simulate.live; the one definition is shared.
+from oasis.signals.times import floor_minute as floor_minute
 from oasis.simulate.faults import Effect
 from oasis.simulate.fleet import ErrorKind, Fleet
 from oasis.simulate.scenarios import Plan
@@ -299,7 +301,3 @@ def _poisson(rng: random.Random, lam: float) -> int:
         k += 1
         p *= rng.random()
     return k
-
-
-def floor_minute(t: datetime) -> datetime:
-    return t.astimezone(UTC).replace(second=0, microsecond=0)

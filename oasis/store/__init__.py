@@ -1,8 +1,8 @@
 """Signal storage behind one small interface, `SignalStore`."""
 
 from pathlib import Path
+from typing import Protocol
 
-from oasis.config import Settings
 from oasis.store.base import (
     AppendResult,
     LogCount,
@@ -15,7 +15,22 @@ from oasis.store.batch import SignalBatch
 from oasis.store.duckdb_store import DuckDBSignalStore, StoreLockedError
 
 
-def open_signal_store(settings: Settings, path: Path | None = None) -> SignalStore:
+class _StoreSection(Protocol):
+    @property
+    def retention_days(self) -> float: ...
+
+
+class StoreConfig(Protocol):
+    """What the store needs of `oasis.config.Settings`. Structural, so that importing the
+    store does not import every package's settings (and FastAPI and Slack with them)."""
+
+    @property
+    def signal_store_path(self) -> Path: ...
+    @property
+    def store(self) -> _StoreSection: ...
+
+
+def open_signal_store(settings: StoreConfig, path: Path | None = None) -> SignalStore:
     """The store the settings name, at its file under the data dir unless `path` is given."""
     return DuckDBSignalStore(
         path or settings.signal_store_path, retention_days=settings.store.retention_days
@@ -31,6 +46,7 @@ __all__ = [
     "ServiceSummary",
     "SignalBatch",
     "SignalStore",
+    "StoreConfig",
     "StoreLockedError",
     "open_signal_store",
 ]

@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from oasis.remediate.catalog import ActionKind, ActionSpec
 from oasis.signals.model import utc_iso
+from oasis.signals.times import parse_aware
 
 
 class ExecutorError(RuntimeError):
@@ -38,7 +39,7 @@ class Step:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Step:
-        at = datetime.fromisoformat(data["at"].replace("Z", "+00:00"))
+        at = parse_aware(data["at"])
         return cls(at, data["name"], bool(data["ok"]), data["detail"])
 
 

@@ -12,8 +12,6 @@ never be mistaken for the real action later.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -23,13 +21,7 @@ import orjson
 from oasis.remediate.catalog import ActionKind, ActionSpec
 from oasis.remediate.executors.base import ExecutionResult, StepLog, require_kind
 from oasis.remediate.executors.http import check_url, detail_of, json_of, send
-
-SIGNATURE_HEADER = "X-OASIS-Signature"
-
-
-def sign(secret: str, body: bytes) -> str:
-    """The `X-OASIS-Signature` value for `body`; receivers compute and compare the same."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+from oasis.signals.signing import SIGNATURE_HEADER, sign_body
 
 
 class WebhookExecutor:
@@ -74,7 +66,7 @@ class WebhookExecutor:
         key = f"{action.id}.dry-run" if dry_run else action.id
         headers = {**self.headers, "Content-Type": "application/json", "Idempotency-Key": key}
         if self.secret:
-            headers[SIGNATURE_HEADER] = sign(self.secret, body)
+            headers[SIGNATURE_HEADER] = sign_body(self.secret, body)
         reply = send(self._client, "POST", self.url, content=body, headers=headers,
                      attempts=self.attempts, backoff_seconds=self.backoff_seconds)
         response = reply.response

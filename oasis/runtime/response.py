@@ -1,4 +1,6 @@
-"""Build the response side from settings, once, for the service and the CLI alike."""
+"""Build the response side from settings, once, for the service and the CLI alike: the
+responder with its stores, executors, outbox, channels (Slack's among them), analyst and
+audit log. Moved here from `oasis.respond.wiring`: the flow package does not know Slack."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from oasis.notify import Outbox, channels_from
 from oasis.remediate import Executors
 from oasis.respond.actions import ActionStore
 from oasis.respond.responder import Responder
-from oasis.slack.wiring import slack_channels
+from oasis.runtime.slack import slack_channels
 from oasis.store.base import SignalStore
 
 
@@ -62,7 +64,7 @@ def build_response(settings: Settings, incidents: IncidentStore,
         incidents, actions, executors, outbox, channels, audit, signer,
         approve=settings.approve, notify=settings.notify, respond=settings.respond,
         dry_run=settings.remediate.dry_run,
-        analyst=make_analyst(settings, executors.catalog_for, signals, incidents, graph),
-        specialist_model=specialist_model(settings),
+        analyst=make_analyst(settings.model, executors.catalog_for, signals, incidents, graph),
+        specialist_model=specialist_model(settings.model),
         clock=data_clock(signals))
     return ResponseKit(responder, actions, ledger, signer, executors, outbox, audit)

@@ -1,6 +1,7 @@
 """`oasis users add|list|key|revoke|password|disable|enable`: who may log in to OASIS.
 
-Importing this module registers the `users` commands on the root app.
+Importing this module registers the `users` commands on the root app. (It was
+`oasis.auth.cli`; the auth package does not import the CLI.)
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Build the triage side from settings, for the service and the CLI alike."""
+"""Build the triage side from settings, for the service and the CLI alike. Moved here from
+`oasis.triage.wiring`: the flow package does not know Slack."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from oasis.config import Settings
 from oasis.incidents import IncidentStore
 from oasis.knowledge import KnowledgeBase
 from oasis.notify import Outbox, channels_from
-from oasis.slack.wiring import slack_watcher
+from oasis.runtime.slack import slack_watcher
 from oasis.triage.acknowledge import AcknowledgePolicy
 from oasis.triage.cost_judge import CostJudge
 from oasis.triage.events import EventStore

@@ -1,6 +1,7 @@
 """Build the Slack app's outbound side from settings: the `slack` outbox channel (for the
 response loop, which delivers every channel) and the watcher the triage flow tells.
-Both exist only when a bot token is configured."""
+Both exist only when a bot token is configured. Moved here from `oasis.slack.wiring`: the
+composition root builds them, so the Slack package needs no aggregate settings."""
 
 from __future__ import annotations
 
