@@ -163,3 +163,55 @@ def test_history_shape_helpers() -> None:
     assert shape.irregular(0.0, 3.0)
     assert abs(binomial_tail(1, 3, 0.1) - (1 - 0.9 ** 3)) < 1e-12
     assert binomial_tail(0, 3, 0.1) == 1.0 and binomial_tail(4, 3, 0.1) == 0.0
+
+
+def test_names_are_read_as_words() -> None:
+    from oasis.detect.shape import (
+        counts_failures,
+        in_seconds,
+        is_volume,
+        looks_cumulative,
+        per_minute_factor,
+    )
+
+    words = S.metrics.volume_names
+    assert is_volume("http_requests_total", words) and is_volume("rps", words)
+    assert not is_volume("http_request_duration_seconds", words)
+    assert not is_volume("request_size_bytes", words)
+    assert not is_volume("http_request_errors_total", words)
+    assert not counts_failures("default_pool_size") and counts_failures("http.5xx.count")
+    assert per_minute_factor("https_connections") == 1 and per_minute_factor("rps") == 60
+    assert per_minute_factor("requests_per_second") == 60
+    assert in_seconds("latency_p99_sec") and in_seconds("duration_seconds")
+    assert not in_seconds("latency_p99_ms")
+    # A leak is a gauge that climbs: never taken for a counter by its shape.
+    leak = {m: 500 + 2.0 * m for m in range(200)}
+    assert not looks_cumulative("heap_used_mb", leak, 199)
+    assert looks_cumulative("http_requests_total", leak, 199)
+
+
+def test_a_latency_named_like_requests_does_not_pose_as_traffic() -> None:
+    from oasis.detect.traffic import traffic_factors
+
+    w = SignalWindow()
+    for m in range(T - 180, T + 1):
+        w.add_metric(m, "api", "http_request_duration_seconds", 0.2 if m < T - 5 else 1.0)
+        w.add_metric(m, "api", "http_requests_total", 100.0 * (m - T + 181))
+    assert traffic_factors(w, T, S).get("api", 1.0) < 1.2
+
+
+def test_a_five_minute_series_in_an_open_incident_stays_reported() -> None:
+    # After a day the streaming path judges five-minute series, but it skips an open
+    # incident's minutes: the level check must keep the incident alive, or it would
+    # "recover" while latency stays three times normal.
+    rng = random.Random(14)
+    w, detector, reported = SignalWindow(), MetricDetector(S), []
+    for m in range(T - 2 * 24 * 60, T + 60):
+        if m % 5 == 0:
+            w.add_metric(m, "svc", "latency_p95_ms", 100 + rng.gauss(0, 5) + (200 if m >= T else 0))
+        if m == T + 15:
+            w.freeze = {"svc": T}
+        if m >= T and list(detector.detect(w, m)):
+            reported.append(m - T)
+    assert reported and reported[0] <= 15
+    assert [r for r in reported if r >= 40]

@@ -18,6 +18,7 @@ from oasis.detect.shape import (
     HistoryShape,
     binomial_tail,
     counter_increase,
+    in_seconds,
     is_failure_count,
     is_failure_ratio,
     looks_cumulative,
@@ -103,10 +104,12 @@ class MetricDetector:
             series = counter_increase(points_between(
                 series, minute - guard - self.s.baseline_minutes - 1, minute))
         step = sampling_step(series, minute)
-        if step > 1 and minute - window.metric_first[(service, metric)] >= \
-                cfg.streaming_min_history_minutes:
+        age = minute - window.metric_first[(service, metric)]
+        if step > 1 and service not in window.freeze and \
+                age >= cfg.streaming_min_history_minutes:
             # With a day of history the streaming path judges sparse series (it is what
-            # NAB measures); the level check on three sparse points only covers the first day.
+            # NAB measures); the level check on three sparse points covers the first day,
+            # and an open incident (whose minutes the streaming path never sees).
             return None
         base = expect(series, minute, recent=self.s.baseline_minutes, guard=guard,
                       min_points=max(5, self.s.min_history_minutes // 2 // step))
@@ -115,7 +118,8 @@ class MetricDetector:
         floor = max(0.02 * abs(base.value), 1e-6)
         history = [series[m] for m in range(minute - guard - self.s.baseline_minutes,
                                             minute - guard) if m in series]
-        shape = HistoryShape.of(history, max(1, cfg.window_minutes // step))
+        shape = HistoryShape.of(history, cfg.sparse_confirm_points if step > 1
+                                else cfg.window_minutes)
         found = self._level(window, service, metric, series, minute, base, floor, role, worse,
                             shape, step)
         # Failure counts climb with traffic; the error detectors judge them against it.
@@ -189,7 +193,8 @@ class MetricDetector:
         if len(history) < 5:
             return True
         step = sampling_step(series, minute)
-        shape = HistoryShape.of(history, max(1, self.s.metrics.window_minutes // step))
+        shape = HistoryShape.of(history, self.s.metrics.sparse_confirm_points if step > 1
+                                else self.s.metrics.window_minutes)
         level = statistics.median(history)
         band = self.s.metrics.z * 1.4826 * statistics.median(abs(v - level) for v in history)
         # Two hours of a five-minute series are too few points for the run test to say
@@ -241,14 +246,14 @@ class MetricDetector:
             return None
         if not shape.beyond_sustained(recent, sign):
             return None
-        run = self._run(series, minute, spread, base.value, sign, shape)
+        run, run_start = self._run(series, minute, spread, base.value, sign, step)
         if shape.irregular(base.value, cfg.z * max(base.spread, floor)) and \
                 shape.run_chance(run, sign) > cfg.run_p_value:
             return None
         volume = None
         if is_failure_ratio(metric):
             volume = self._failures_given_volume(window, service, metric, series, minute,
-                                                 len(run), shape)
+                                                 minute - run_start + 1, shape, step)
             if volume is not None and volume["p"] > cfg.ratio_p_value:
                 return None
         threshold = base.value + sign * max(cfg.z / 2 * spread,
@@ -262,7 +267,8 @@ class MetricDetector:
         if volume is not None:
             detail.update(failed=round(volume["failed"], 1), volume=round(volume["volume"], 1))
             summary += (f", about {volume['failed']:.0f} of {volume['volume']:.0f} requests "
-                        f"failed in {len(run)} min ({volume['expected_share']:.1%} usual)")
+                        f"failed in {minute - run_start + 1} min "
+                        f"({volume['expected_share']:.1%} usual)")
         return Anomaly(
             service, self.name, f"metric:{metric}", from_minute(onset), current, base.value,
             squash(ratio if sign > 0 else 1 / max(ratio, 1e-9), 10), summary,
@@ -291,29 +297,31 @@ class MetricDetector:
             return change >= cfg.failure_ratio_change.absolute * (scale if scale > 1 else 1)
         if "latency" in lower or "duration" in lower:
             absolute = cfg.latency_change.absolute
-            if "second" in lower or lower.endswith("_s"):
+            if in_seconds(metric):
                 absolute /= 1000
             return change >= absolute
         return True
 
     def _run(self, series: dict[int, float], minute: int, spread: float, expected: float,
-             sign: int, shape: HistoryShape) -> list[float]:
-        """The latest points beyond half the z band, walking back up to `run_max_minutes`."""
+             sign: int, step: int) -> tuple[list[float], int]:
+        """The latest points beyond half the z band, walking back up to `run_max_minutes`,
+        and the first minute they cover (a five-minute point covers five)."""
         cfg = self.s.metrics
         edge = expected + sign * cfg.z / 2 * spread
-        run = []
-        for m in range(minute, minute - cfg.run_max_minutes, -1):
+        run, first = [], minute
+        for m in range(minute, minute - cfg.run_max_minutes * step, -1):
             v = series.get(m)
             if v is None:
                 continue
             if (v - edge) * sign <= 0:
                 break
             run.append(v)
-        return run
+            first = m - step + 1
+        return run, first
 
     def _failures_given_volume(self, window: SignalWindow, service: str, metric: str,
                                series: dict[int, float], minute: int, minutes: int,
-                               shape: HistoryShape) -> dict[str, float] | None:
+                               shape: HistoryShape, step: int = 1) -> dict[str, float] | None:
         """The failed count behind a ratio's latest minutes, tested against the service's
         request volume at its historical failure share; None when no volume is known."""
         start = minute - minutes + 1
@@ -331,6 +339,7 @@ class MetricDetector:
             n, value = volume.get(m), series.get(m)
             if n is None or value is None:
                 continue
+            n *= step  # a five-minute ratio stands for five minutes of requests
             if m >= start:
                 failed += value / scale * n
                 trials += n

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,25 +30,47 @@ from dataclasses import dataclass
 RATIO_WORDS = ("ratio", "rate", "pct", "percent", "share", "fraction")
 FAILURE_WORDS = ("error", "fail", "5xx", "fault", "reject")
 PERCENT_WORDS = ("pct", "percent")
-PER_SECOND_WORDS = ("per_s", "per_sec", "rps", "qps", "tps", "_per_second", "/s")
+PER_SECOND_TOKENS = {"rps", "qps", "tps", "s", "sec", "second", "persecond"}
+SECOND_TOKENS = {"s", "sec", "secs", "second", "seconds"}
+NOT_VOLUME = ("duration", "latency", "size", "bytes", "second", "time", "sum", "bucket", "p50",
+              "p90", "p95", "p99", "ms", "sec")
 COUNTER_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
+
+
+def tokens(name: str) -> list[str]:
+    """The words of a metric name (`http.server.request_duration-seconds` -> http, server,
+    request, duration, seconds): rules match words, so `default` is not a `fault` and
+    `https` not a `tps`."""
+    return [t for t in re.split(r"[^a-z0-9]+", name.lower()) if t]
+
+
+def _has(name: str, words: tuple[str, ...]) -> bool:
+    return any(t.startswith(w) for t in tokens(name) for w in words)
 
 
 def is_failure_ratio(name: str) -> bool:
     """An error or failure share (a ratio or a percentage), by the usual naming."""
-    lower = name.lower()
-    return any(w in lower for w in FAILURE_WORDS) and any(w in lower for w in RATIO_WORDS)
+    return _has(name, FAILURE_WORDS) and _has(name, RATIO_WORDS)
 
 
 def counts_failures(name: str) -> bool:
     """Errors or failures, as a share or a count."""
-    return any(w in name.lower() for w in FAILURE_WORDS)
+    return _has(name, FAILURE_WORDS)
 
 
 def is_failure_count(name: str) -> bool:
     """A count of errors or failures (per minute, or a counter of them), not a share."""
-    lower = name.lower()
-    return any(w in lower for w in FAILURE_WORDS) and not is_failure_ratio(name)
+    return counts_failures(name) and not is_failure_ratio(name)
+
+
+def is_volume(name: str, words: list[str]) -> bool:
+    """A count of requests: a volume word, and no failure, duration or size word
+    (`http_request_duration_seconds` is a latency)."""
+    return _has(name, tuple(words)) and not counts_failures(name) and not _has(name, NOT_VOLUME)
+
+
+def in_seconds(name: str) -> bool:
+    return bool(SECOND_TOKENS & set(tokens(name)))
 
 
 def ratio_scale(name: str, history: Sequence[float], latest: Sequence[float]) -> float:
@@ -56,16 +79,17 @@ def ratio_scale(name: str, history: Sequence[float], latest: Sequence[float]) ->
     The unit is not known in advance: a name that says percent, or any value above 1 in
     the history or now, makes it a percentage.
     """
-    lower = name.lower()
-    if any(w in lower for w in PERCENT_WORDS):
+    if _has(name, PERCENT_WORDS):
         return 100.0
     return 100.0 if any(v > 1.0 for v in history) or any(v > 1.0 for v in latest) else 1.0
 
 
 def per_minute_factor(name: str) -> float:
-    """Volume metrics named per second are multiplied by 60 to count a minute's requests."""
-    lower = name.lower()
-    return 60.0 if any(w in lower for w in PER_SECOND_WORDS) else 1.0
+    """Volume metrics named per second (rps, per_s, per_second) count x60 a minute."""
+    words = tokens(name)
+    per_second = bool({"rps", "qps", "tps"} & set(words)) or any(
+        a == "per" and b in PER_SECOND_TOKENS for a, b in itertools.pairwise(words))
+    return 60.0 if per_second else 1.0
 
 
 def points_between(series: dict[int, float], start: int, end: int) -> dict[int, float]:
@@ -75,16 +99,14 @@ def points_between(series: dict[int, float], start: int, end: int) -> dict[int, 
 
 
 def looks_cumulative(name: str, series: dict[int, float], minute: int) -> bool:
-    """A monotonic counter (Prometheus' `_total`, OTel sums): by name, or by never falling
-    over the last two hours except for the odd reset."""
+    """A monotonic counter (Prometheus' `_total`, a histogram's `_count`/`_sum`): by its
+    name, and only if it rarely falls (a fall is a reset). A gauge that climbs (a leak,
+    a filling disk) is never taken for a counter by its shape alone."""
+    if not name.lower().endswith(COUNTER_SUFFIXES):
+        return False
     points = [series[m] for m in range(minute - 120, minute + 1) if m in series]
-    if len(points) < 20:
-        return name.lower().endswith(COUNTER_SUFFIXES)
-    rises = sum(b > a for a, b in itertools.pairwise(points))
     falls = sum(b < a for a, b in itertools.pairwise(points))
-    if name.lower().endswith(COUNTER_SUFFIXES):
-        return falls <= max(2, len(points) // 20)
-    return falls <= 2 and rises >= 0.8 * (len(points) - 1)
+    return falls <= max(2, len(points) // 20)
 
 
 def counter_increase(series: dict[int, float]) -> dict[int, float]:

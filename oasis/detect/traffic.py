@@ -13,7 +13,7 @@ import statistics
 from oasis.detect.settings import DetectSettings
 from oasis.detect.shape import (
     counter_increase,
-    counts_failures,
+    is_volume,
     looks_cumulative,
     per_minute_factor,
     points_between,
@@ -27,7 +27,7 @@ def request_volume(window: SignalWindow, service: str, names: list[str], start: 
     """Requests per minute of `service` from `start` to `end`, or None when nothing tells."""
     for word in names:
         for (owner, name), series in window.metrics.items():
-            if owner == service and word in name.lower() and not counts_failures(name):
+            if owner == service and is_volume(name, [word]):
                 points = points_between(series, start - 1, end)
                 if looks_cumulative(name, series, end):
                     points = counter_increase(points)
