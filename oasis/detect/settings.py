@@ -141,7 +141,9 @@ class DetectSettings(_Section):
         "A deployment of a service this long before its anomaly starts is the suspected "
         "change."))
     correlation_minutes: int = Field(15, ge=1, description=(
-        "Anomalies starting this close to an open incident, on connected services, join it."))
+        "Anomalies starting this close to an open incident's onset join it (on a callee or "
+        "an unconnected service; a caller joins however late, a service deployed after the "
+        "onset never does)."))
     recovery_minutes: int = Field(15, ge=1, description=(
         "Quiet minutes after which an incident's symptoms count as cleared."))
     recurrence_hours: float = Field(24.0, ge=0, description=(
