@@ -389,3 +389,17 @@ def test_a_later_problem_on_a_connected_service_is_a_new_incident(tmp_path) -> N
     assert second.root_cause_service == "db"
     assert second.suspected_change["version"] == "3.0"
     store.close()
+
+
+def test_the_dependency_a_log_line_names_is_read_from_its_attributes() -> None:
+    from oasis.monitor.monitor import _is_known
+
+    def line(**attributes) -> LogRecord:
+        return LogRecord(T0, "ledger", Level.ERROR, "query failed", attributes=attributes)
+
+    named = CallGraph.dependency_named
+    assert named(line(**{"peer.service": "pg-main", "db.system": "postgresql"})) == "pg-main"
+    assert named(line(**{"server.address": "payments.prod.svc:8443"})) == "payments.prod.svc"
+    assert named(line(**{"db.system": "postgresql"})) == "postgresql"
+    assert named(line(**{"peer.service": "ledger"})) is None  # itself
+    assert _is_known("payments.prod.svc", {"payments"}) and not _is_known("pg-main", {"ledger"})

@@ -80,7 +80,8 @@ class CallGraph:
         for key in DEPENDENCY_ATTRIBUTES:
             value = attributes.get(key)
             if isinstance(value, str) and value and value != log.service and len(value) <= 256:
-                return value
+                host, _, port = value.rpartition(":")
+                return host if host and port.isdigit() else value
         return None
 
     def depends_on(self, caller: str, callee: str) -> bool:

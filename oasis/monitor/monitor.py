@@ -114,7 +114,7 @@ class Monitor:
                 series = self.named_errors[line.service]
                 series[minute] = series.get(minute, 0) + 1
             dependency = self.graph.dependency_named(line)
-            if dependency is not None and dependency not in known:
+            if dependency is not None and not _is_known(dependency, known):
                 series = self.silent_errors[line.service][dependency]
                 series[minute] = series.get(minute, 0) + 1
         self.graph.learn(lines, known)
@@ -156,3 +156,9 @@ class Monitor:
         return [{"timestamp": utc_iso(x.timestamp), "level": x.level.value,
                  "message": x.message[:500], "error_type": x.error_type,
                  "trace_id": x.trace_id} for x in lines]
+
+
+def _is_known(dependency: str, known: set[str]) -> bool:
+    """Whether an attribute's dependency name is a service with telemetry of its own:
+    `payments.prod.svc` is `payments` when `payments` reports."""
+    return dependency in known or dependency.split(".", 1)[0] in known
