@@ -101,8 +101,11 @@ class MetricDetector:
             return None
         guard = guard_for(window, service, minute, max(self.s.guard_minutes, cfg.window_minutes))
         if looks_cumulative(metric, series, minute):
-            series = counter_increase(points_between(
-                series, minute - guard - self.s.baseline_minutes - 1, minute))
+            # The baseline's minutes and the latest ones (an open incident's are between).
+            series = counter_increase({
+                **points_between(series, minute - guard - self.s.baseline_minutes - 1,
+                                 minute - guard),
+                **points_between(series, minute - max(cfg.run_max_minutes, 60), minute)})
         step = sampling_step(series, minute)
         age = minute - window.metric_first[(service, metric)]
         if step > 1 and service not in window.freeze and \
@@ -328,24 +331,27 @@ class MetricDetector:
         frozen = window.freeze.get(service)
         baseline_end = min(start, frozen if frozen is not None else start) - self.s.guard_minutes
         baseline_start = baseline_end - self.s.baseline_minutes
-        volume = request_volume(window, service, self.s.metrics.volume_names, baseline_start,
-                                minute)
-        if volume is None:
+        # The baseline and the latest minutes, read apart: in a long incident the minutes
+        # between them are days.
+        names = self.s.metrics.volume_names
+        before = request_volume(window, service, names, baseline_start, baseline_end - 1)
+        now = request_volume(window, service, names, start, minute)
+        if before is None or now is None:
             return None
         scale = ratio_scale(metric, shape.values, [series[minute]])
-        failed = trials = 0.0
-        hist_failed = hist_trials = 0.0
-        for m in range(baseline_start, minute + 1):
-            n, value = volume.get(m), series.get(m)
-            if n is None or value is None:
-                continue
-            n *= step  # a five-minute ratio stands for five minutes of requests
-            if m >= start:
-                failed += value / scale * n
-                trials += n
-            elif baseline_end - self.s.baseline_minutes <= m < baseline_end:
-                hist_failed += value / scale * n
-                hist_trials += n
+
+        def failures(volume: dict[int, float], first: int, last: int) -> tuple[float, float]:
+            failed = trials = 0.0
+            for m in range(first, last + 1):
+                n, value = volume.get(m), series.get(m)
+                if n is not None and value is not None:
+                    n *= step  # a five-minute ratio stands for five minutes of requests
+                    failed += value / scale * n
+                    trials += n
+            return failed, trials
+
+        hist_failed, hist_trials = failures(before, baseline_start, baseline_end - 1)
+        failed, trials = failures(now, start, minute)
         if trials <= 0:
             return None
         share = (hist_failed + 0.5) / (hist_trials + 1)
