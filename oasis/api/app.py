@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.staticfiles import StaticFiles
 
@@ -29,6 +29,7 @@ from oasis.api.routes import (
     signals,
 )
 from oasis.auth import AuthContext
+from oasis.auth.deps import current_principal
 from oasis.config import Settings, load_settings
 from oasis.incidents import IncidentStore
 from oasis.knowledge import KnowledgeBase
@@ -100,14 +101,17 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
         summary="Self-hosted AI operations agent: signals in, incidents out, humans approve.",
         lifespan=lifespan,
     )
+    # Every API route needs credentials when auth is on (roles on top where a route
+    # decides); health and approval links (their own credential) are the public ones.
+    signed_in = [Depends(current_principal)]
     app.include_router(health.router)
-    app.include_router(signals.router)
-    app.include_router(services.router)
-    app.include_router(incidents.router)
-    app.include_router(actions.router)
+    app.include_router(signals.router, dependencies=signed_in)
+    app.include_router(services.router, dependencies=signed_in)
+    app.include_router(incidents.router, dependencies=signed_in)
+    app.include_router(actions.router, dependencies=signed_in)
     app.include_router(links.router)
-    app.include_router(events.router)
-    app.include_router(consult.router)
+    app.include_router(events.router, dependencies=signed_in)
+    app.include_router(consult.router, dependencies=signed_in)
     app.include_router(web.router)
     app.include_router(chat.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")

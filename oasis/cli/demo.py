@@ -20,6 +20,7 @@ import typer
 import uvicorn
 
 from oasis.api import create_app
+from oasis.auth import Role
 from oasis.cli.app import app, console, fail, settings_from
 from oasis.cli.simulate import start_control_server
 from oasis.config import Settings
@@ -90,7 +91,8 @@ def demo(
     except OSError as exc:
         raise fail(f"the mail catcher cannot listen on port {smtp_port} ({exc}); "
                    "try --smtp-port") from None
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning"))
     serving = threading.Thread(target=server.run, name="oasis-api", daemon=True)
     serving.start()
@@ -98,6 +100,9 @@ def demo(
         catcher.stop()
         raise fail(f"the service did not start on port {port} (in use? try --port)")
 
+    # With login on, the demo's own simulator and watcher need a key like any sender.
+    api_key = (app.state.auth.users.create_api_key("oasis-demo", Role.ADMIN)[1]
+               if settings.auth.enabled else None)
     sim, clock = start_live(scenario, url, speed=speed, onset_after_minutes=10)
     control = start_control_server(sim.fleet, control_port)
     onset_in = (sim.truth.onset - clock.origin).total_seconds() / speed
@@ -109,7 +114,7 @@ def demo(
   mail            {demo_dir / 'mail'}  (oasis mail list --dir {demo_dir / 'mail'})
 Streaming 2 h of history, then live at {speed:g}x: [yellow]{scenario}[/] starts in about \
 {onset_in:.0f} s ({sim.truth.description}). Ctrl-C stops.""")
-    watcher = _Watcher(url, catcher, approve_after)
+    watcher = _Watcher(url, catcher, approve_after, api_key)
     stop = threading.Event()
 
     def progress(stats: LiveStats) -> None:
@@ -120,7 +125,8 @@ Streaming 2 h of history, then live at {speed:g}x: [yellow]{scenario}[/] starts 
             stop.set()
 
     try:
-        stats = run_live(sim, clock, url, duration=duration, stop=stop, on_minute=progress)
+        stats = run_live(sim, clock, url, duration=duration, stop=stop, on_minute=progress,
+                         api_key=api_key)
     except KeyboardInterrupt:
         stats = None
     finally:
@@ -140,8 +146,10 @@ class _Watcher:
     """Follows the incidents and the mailbox, prints what a person would notice, and plays
     the approver when asked to."""
 
-    def __init__(self, url: str, catcher, approve_after: float) -> None:
+    def __init__(self, url: str, catcher, approve_after: float,
+                 api_key: str | None = None) -> None:
         self.url, self.catcher, self.approve_after = url, catcher, approve_after
+        self.headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
         self.status: dict[str, str] = {}
         self.mails_seen = 0
         self.link_seen_at: float | None = None
@@ -151,7 +159,8 @@ class _Watcher:
     def poll(self) -> bool:
         """Print news; True once every incident is closed and its report mailed."""
         try:
-            incidents = httpx.get(f"{self.url}/api/v1/incidents", timeout=5).json()
+            incidents = httpx.get(f"{self.url}/api/v1/incidents", timeout=5,
+                                  headers=self.headers).json()
         except (httpx.HTTPError, ValueError):
             return False
         for inc in incidents:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from datetime import datetime
@@ -119,7 +120,9 @@ def _live(scenario: str, service: str | None, seed: int, config: GeneratorConfig
     if server:
         console.print(f"fleet control API: http://127.0.0.1:{control_port}/fleet")
     try:
-        stats = run_live(sim, clock, url, duration=duration, stop=threading.Event())
+        # With auth on, the service wants a key like any sender (OASIS_API_KEY).
+        stats = run_live(sim, clock, url, duration=duration, stop=threading.Event(),
+                         api_key=os.environ.get("OASIS_API_KEY") or None)
     except KeyboardInterrupt:
         return
     finally:

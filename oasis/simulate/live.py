@@ -67,10 +67,12 @@ class LiveStats:
 class SignalPoster:
     """POSTs NDJSON batches, retrying connection errors and 5xx with backoff."""
 
-    def __init__(self, url: str, retries: int = 5, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, retries: int = 5, timeout: float = 30.0,
+                 api_key: str | None = None) -> None:
         self.endpoint = url.rstrip("/") + "/api/v1/signals"
         self.retries = retries
-        self.client = httpx.Client(timeout=timeout)
+        self.client = httpx.Client(timeout=timeout, headers=(
+            {"authorization": f"Bearer {api_key}"} if api_key else {}))
 
     def post(self, records: list[dict]) -> None:
         body = b"\n".join(orjson.dumps(r) for r in records) + b"\n"
@@ -115,7 +117,8 @@ def start_live(scenario: str, url: str, *, speed: float = 1.0, backfill_hours: f
 
 def run_live(sim: Simulation, clock: SimClock, url: str, *, duration: float | None = None,
              stop: threading.Event | None = None,
-             on_minute: Callable[[LiveStats], None] | None = None) -> LiveStats:
+             on_minute: Callable[[LiveStats], None] | None = None,
+             api_key: str | None = None) -> LiveStats:
     """Send history, then stream until `duration` wall seconds pass or `stop` is set.
 
     The duration counts from the end of the history: how long the history takes depends
@@ -124,7 +127,7 @@ def run_live(sim: Simulation, clock: SimClock, url: str, *, duration: float | No
     """
     wall = clock.wall
     stop = stop or threading.Event()
-    poster = SignalPoster(url)
+    poster = SignalPoster(url, api_key=api_key)
     stats = LiveStats()
     t = sim.truth.start
     try:
