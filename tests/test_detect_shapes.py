@@ -215,3 +215,24 @@ def test_a_five_minute_series_in_an_open_incident_stays_reported() -> None:
             reported.append(m - T)
     assert reported and reported[0] <= 15
     assert [r for r in reported if r >= 40]
+
+
+def test_after_a_day_one_five_minute_point_is_a_blip_two_are_a_shift() -> None:
+    # The streaming path judges five-minute series after a day: one bad point is not
+    # reported, a lasting step is, from its second point. (The scorer stays quiet for 100
+    # points after a strong score, so the step here comes after that.)
+    rng = random.Random(15)
+    w, detector, reported = SignalWindow(), MetricDetector(S), []
+    step_at = T + 5 * 110
+    for m in range(T - 3 * 24 * 60, step_at + 60):
+        if m % 5 == 0:
+            value = 100 + rng.gauss(0, 5)
+            if m == T:  # one bad point
+                value += 300
+            if m >= step_at:  # a lasting step
+                value += 200
+            w.add_metric(m, "svc", "latency_p95_ms", value)
+        if m >= T and list(detector.detect(w, m)):
+            reported.append(m - step_at)
+    assert reported and all(r >= 5 for r in reported)
+    assert reported[0] <= 10

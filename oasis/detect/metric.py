@@ -154,11 +154,16 @@ class MetricDetector:
         w = cfg.window_minutes
         # Time, not points: a five-minute series has one point in these minutes, and that
         # point is already five minutes' worth of evidence.
-        latest = [v for m in range(minute - w + 1, minute + 1) if (v := series.get(m)) is not None]
+        step = sampling_step(series, minute)
+        span = w if step == 1 else 2 * step
+        latest = [v for m in range(minute - span + 1, minute + 1)
+                  if (v := series.get(m)) is not None]
+        if step > 1 and len(latest) < 2:
+            latest = []
         change = abs(sum(latest) / len(latest) - alarm.flag.mean) if latest else 0.0
         if (not latest or change < cfg.streaming_min_relative_change * abs(alarm.flag.mean)
                 or not all((v - alarm.threshold) * alarm.sign > 0 for v in latest)):
-            if minute - alarm.flag.minute >= 2 * w:  # a spike that did not last
+            if minute - alarm.flag.minute >= 2 * span:  # a spike that did not last
                 stream.alarm = None
             return None
         # Reported once: the incident it opens freezes the service, and from then on the
