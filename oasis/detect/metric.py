@@ -16,18 +16,18 @@ from oasis.detect.detectors import squash, walk_back
 from oasis.detect.settings import DetectSettings
 from oasis.detect.shape import (
     HistoryShape,
-    binomial_tail,
     counter_increase,
     in_seconds,
     is_failure_count,
     is_failure_ratio,
+    is_latency,
     looks_cumulative,
     points_between,
     ratio_scale,
     sampling_step,
 )
 from oasis.detect.streaming import SeriesStream, StreamAlarm, StreamFlag
-from oasis.detect.traffic import request_volume
+from oasis.detect.traffic import failures_given_volume
 from oasis.detect.window import SignalWindow, from_minute, guard_for
 
 RUN_TEST_MIN_POINTS = 60
@@ -119,10 +119,7 @@ class MetricDetector:
         if base is None:
             return None
         floor = max(0.02 * abs(base.value), 1e-6)
-        history = [series[m] for m in range(minute - guard - self.s.baseline_minutes,
-                                            minute - guard) if m in series]
-        shape = HistoryShape.of(history, cfg.sparse_confirm_points if step > 1
-                                else cfg.window_minutes)
+        _, shape = self._history(series, minute, guard, step)
         found = self._level(window, service, metric, series, minute, base, floor, role, worse,
                             shape, step)
         # Failure counts climb with traffic; the error detectors judge them against it.
@@ -196,20 +193,16 @@ class MetricDetector:
             return False
         guard = guard_for(window, service, minute,
                           max(self.s.guard_minutes, self.s.metrics.window_minutes))
-        history = [series[m] for m in range(minute - guard - self.s.baseline_minutes,
-                                            minute - guard) if m in series]
+        history, shape = self._history(series, minute, guard, sampling_step(series, minute))
         if len(history) < 5:
             return True
-        step = sampling_step(series, minute)
-        shape = HistoryShape.of(history, self.s.metrics.sparse_confirm_points if step > 1
-                                else self.s.metrics.window_minutes)
         level = statistics.median(history)
         band = self.s.metrics.z * 1.4826 * statistics.median(abs(v - level) for v in history)
         # Two hours of a five-minute series are too few points for the run test to say
         # anything (one point is never rarer than 1 in 25): there the scorer's own memory
         # of days decides, as measured on NAB.
-        if len(history) >= RUN_TEST_MIN_POINTS and shape.irregular(level, max(band, 1e-9)) \
-                and shape.run_chance(latest, sign) > self.s.metrics.run_p_value:
+        if len(history) >= RUN_TEST_MIN_POINTS and self._usual_run(shape, level, band, latest,
+                                                                   sign):
             return False
         return self._big_enough(metric, latest[-1], mean, shape, relative=False)
 
@@ -255,13 +248,12 @@ class MetricDetector:
         if not shape.beyond_sustained(recent, sign):
             return None
         run, run_start = self._run(series, minute, spread, base.value, sign, step)
-        if shape.irregular(base.value, cfg.z * max(base.spread, floor)) and \
-                shape.run_chance(run, sign) > cfg.run_p_value:
+        if self._usual_run(shape, base.value, cfg.z * max(base.spread, floor), run, sign):
             return None
         volume = None
         if is_failure_ratio(metric):
-            volume = self._failures_given_volume(window, service, metric, series, minute,
-                                                 minute - run_start + 1, shape, step)
+            volume = failures_given_volume(window, service, metric, series, minute,
+                                           minute - run_start + 1, shape, step, self.s)
             if volume is not None and volume["p"] > cfg.ratio_p_value:
                 return None
         threshold = base.value + sign * max(cfg.z / 2 * spread,
@@ -282,13 +274,28 @@ class MetricDetector:
             squash(ratio if sign > 0 else 1 / max(ratio, 1e-9), 10), summary,
             role=role, detail=detail)
 
+    def _history(self, series: dict[int, float], minute: int, guard: int,
+                 step: int) -> tuple[list[float], HistoryShape]:
+        """The baseline's values (ending `guard` minutes back) and their shape."""
+        end = minute - guard
+        history = [series[m] for m in range(end - self.s.baseline_minutes, end) if m in series]
+        window = self.s.metrics.sparse_confirm_points if step > 1 else self.s.metrics.window_minutes
+        return history, HistoryShape.of(history, window)
+
+    def _usual_run(self, shape: HistoryShape, level: float, band: float, run: list[float],
+                   sign: int) -> bool:
+        """A zero-inflated or heavy-tailed series whose latest run its history makes likely
+        enough (the run test): normal for this series."""
+        return shape.irregular(level, max(band, 1e-9)) and \
+            shape.run_chance(run, sign) > self.s.metrics.run_p_value
+
     def _relative(self, metric: str) -> float:
-        cfg, lower = self.s.metrics, metric.lower()
+        cfg = self.s.metrics
         if is_failure_ratio(metric):
             return cfg.failure_ratio_change.relative
         if is_failure_count(metric):  # the same signal as error lines: the same rule
             return self.s.error_rate.min_ratio - 1
-        if "latency" in lower or "duration" in lower:
+        if is_latency(metric):
             return cfg.latency_change.relative
         return cfg.min_relative_change
 
@@ -296,14 +303,14 @@ class MetricDetector:
                     shape: HistoryShape, relative: bool = True) -> bool:
         """The kind's minimum meaningful change, absolute and (unless `relative` is off:
         the streaming path has its own) relative, in the series' unit."""
-        cfg, lower = self.s.metrics, metric.lower()
+        cfg = self.s.metrics
         change = abs(current - expected)
         if relative and change < self._relative(metric) * abs(expected):
             return False
         if is_failure_ratio(metric):
             scale = ratio_scale(metric, shape.values, [current])
             return change >= cfg.failure_ratio_change.absolute * (scale if scale > 1 else 1)
-        if "latency" in lower or "duration" in lower:
+        if is_latency(metric):
             absolute = cfg.latency_change.absolute
             if in_seconds(metric):
                 absolute /= 1000
@@ -326,42 +333,6 @@ class MetricDetector:
             run.append(v)
             first = m - step + 1
         return run, first
-
-    def _failures_given_volume(self, window: SignalWindow, service: str, metric: str,
-                               series: dict[int, float], minute: int, minutes: int,
-                               shape: HistoryShape, step: int = 1) -> dict[str, float] | None:
-        """The failed count behind a ratio's latest minutes, tested against the service's
-        request volume at its historical failure share; None when no volume is known."""
-        start = minute - minutes + 1
-        frozen = window.freeze.get(service)
-        baseline_end = min(start, frozen if frozen is not None else start) - self.s.guard_minutes
-        baseline_start = baseline_end - self.s.baseline_minutes
-        # The baseline and the latest minutes, read apart: in a long incident the minutes
-        # between them are days.
-        names = self.s.metrics.volume_names
-        before = request_volume(window, service, names, baseline_start, baseline_end - 1)
-        now = request_volume(window, service, names, start, minute)
-        if before is None or now is None:
-            return None
-        scale = ratio_scale(metric, shape.values, [series[minute]])
-
-        def failures(volume: dict[int, float], first: int, last: int) -> tuple[float, float]:
-            failed = trials = 0.0
-            for m in range(first, last + 1):
-                n, value = volume.get(m), series.get(m)
-                if n is not None and value is not None:
-                    n *= step  # a five-minute ratio stands for five minutes of requests
-                    failed += value / scale * n
-                    trials += n
-            return failed, trials
-
-        hist_failed, hist_trials = failures(before, baseline_start, baseline_end - 1)
-        failed, trials = failures(now, start, minute)
-        if trials <= 0:
-            return None
-        share = (hist_failed + 0.5) / (hist_trials + 1)
-        return {"p": binomial_tail(failed, max(trials, failed), share), "failed": failed,
-                "volume": trials, "expected_share": share}
 
 
     def _trend(self, service, metric, series, minute, base, floor):

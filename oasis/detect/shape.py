@@ -20,6 +20,7 @@ beyond the conventions documented in `MetricSettings`:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -37,11 +38,12 @@ NOT_VOLUME = ("duration", "latency", "size", "bytes", "second", "time", "sum", "
 COUNTER_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
 
 
-def tokens(name: str) -> list[str]:
+@functools.lru_cache(maxsize=8192)
+def tokens(name: str) -> tuple[str, ...]:
     """The words of a metric name (`http.server.request_duration-seconds` -> http, server,
     request, duration, seconds): rules match words, so `default` is not a `fault` and
-    `https` not a `tps`."""
-    return [t for t in re.split(r"[^a-z0-9]+", name.lower()) if t]
+    `https` not a `tps`. Cached: every check asks about every series' name."""
+    return tuple(t for t in re.split(r"[^a-z0-9]+", name.lower()) if t)
 
 
 def _has(name: str, words: tuple[str, ...]) -> bool:
@@ -71,6 +73,10 @@ def is_volume(name: str, words: list[str]) -> bool:
 
 def in_seconds(name: str) -> bool:
     return bool(SECOND_TOKENS & set(tokens(name)))
+
+
+def is_latency(name: str) -> bool:
+    return _has(name, ("latency", "duration"))
 
 
 def ratio_scale(name: str, history: Sequence[float], latest: Sequence[float]) -> float:
