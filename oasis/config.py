@@ -30,6 +30,7 @@ from oasis.notify.settings import NotifySettings
 from oasis.remediate.settings import RemediateSettings
 from oasis.respond.settings import RespondSettings
 from oasis.slack.verify import SlackSettings
+from oasis.sources.settings import SourceSettings
 from oasis.triage.settings import TriageSettings
 
 
@@ -93,6 +94,10 @@ class Settings(BaseSettings):
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
+    sources: list[SourceSettings] = Field(
+        default_factory=list,
+        description="Telemetry stores read in place (Prometheus, Loki, OpenSearch); "
+        "see docs/sources.md.")
     state_url: str | None = Field(
         None, description="SQLAlchemy URL of the incident database, e.g. "
         "postgresql+psycopg://oasis@db/oasis [default: sqlite:///DATA_DIR/state.db]")

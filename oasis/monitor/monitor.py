@@ -88,19 +88,26 @@ class Monitor:
 
     # -- reading the store -----------------------------------------------------------------
     def _pull(self, start: datetime, end: datetime) -> None:
+        # Everything is read before anything is added: a source that fails mid-way
+        # (SourceUnavailable) leaves the window untouched and the cursor where it was, so
+        # the same minutes are read again next check instead of counting as quiet.
+        raw_start = max(start, end - timedelta(hours=FIRST_RAW_HOURS))
+        levels = self.signals.log_counts(start, end, by="level")
+        error_types = self.signals.log_counts(start, end, by="error_type", errors_only=True)
+        metrics = self.signals.metric_stats(start, end)
+        deployments = self.signals.deployments(start, end)
+        lines = self.signals.read_logs(raw_start, end, limit=LOG_ROWS_PER_CHECK)
         w = self.window
-        for c in self.signals.log_counts(start, end, by="level"):
+        for c in levels:
             w.add_log_count(to_minute(c.bucket), c.service, c.key or "INFO", c.count)
-        for c in self.signals.log_counts(start, end, by="error_type", errors_only=True):
+        for c in error_types:
             if c.key:
                 w.add_error_type(to_minute(c.bucket), c.service, c.key, c.count)
-        for m in self.signals.metric_stats(start, end):
+        for m in metrics:
             w.add_metric(to_minute(m.bucket), m.service, m.name, m.mean)
-        self.deployments.extend(self.signals.deployments(start, end))
+        self.deployments.extend(deployments)
         horizon = end - timedelta(days=1)
         self.deployments = [d for d in self.deployments if d.timestamp >= horizon]
-        raw_start = max(start, end - timedelta(hours=FIRST_RAW_HOURS))
-        lines = self.signals.read_logs(raw_start, end, limit=LOG_ROWS_PER_CHECK)
         known = set(w.services)
         for line in lines:
             if line.level.value not in MINED_LEVELS:
