@@ -234,3 +234,23 @@ def test_bad_backtest_arguments_get_a_clear_message(tmp_path, args, message):
     output = " ".join(result.output.split())
     assert message in output, output
     assert "Traceback" not in output
+
+
+def test_deployments_given_alongside_name_the_suspected_change(prometheus, tmp_path):
+    """`oasis replay --source ... FILE`: the file's deployments join the history, so the
+    release two minutes before the jump is named, and an older unrelated one is not."""
+    jump = START + timedelta(minutes=JUMP_MINUTE)
+    deploys = tmp_path / "deploys.ndjson"
+    deploys.write_text("\n".join(json.dumps(d) for d in [
+        {"type": "deployment", "timestamp": _iso(START + timedelta(minutes=30)),
+         "service": "search", "version": "7.1.0"},
+        {"type": "deployment", "timestamp": _iso(jump - timedelta(minutes=2)),
+         "service": BROKEN, "version": "3.4.0", "previous_version": "3.3.9"}]) + "\n")
+    result = CliRunner().invoke(app, [
+        "replay", "--source", f"prometheus={prometheus}", "--start", _iso(START),
+        "--end", _iso(START + timedelta(minutes=MINUTES)), "--json", str(deploys)],
+        env={"OASIS_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    [incident] = json.loads(result.stdout)
+    change = incident["suspected_change"]
+    assert change["service"] == BROKEN and change["version"] == "3.4.0"
