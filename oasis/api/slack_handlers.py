@@ -36,12 +36,7 @@ class ServiceSlackHandlers:
         self._triage().flow.decide(event_key, False, actor, "from Slack")
 
     def ask(self, text: str, actor: str) -> str:
-        from oasis.triage.act import OheroAct
-
-        triage = self._state.triage
-        act = OheroAct(triage.flow if triage else None, self._state.knowledge.consult,
-                       self._state.response.audit)
-        return act.handle(text, actor).reply
+        return self._state.services.act.handle(text, actor).reply
 
     def status(self) -> str:
         open_ = self._state.incidents.list(active=True, limit=100)
