@@ -29,7 +29,7 @@ from oasis.knowledge.settings import KnowledgeSettings
 from oasis.notify.settings import NotifySettings
 from oasis.remediate.settings import RemediateSettings
 from oasis.respond.settings import RespondSettings
-from oasis.slack.verify import SlackSettings
+from oasis.slack.settings import SlackSettings
 from oasis.sources.settings import SourceSettings
 from oasis.triage.settings import TriageSettings
 

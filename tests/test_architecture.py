@@ -68,11 +68,24 @@ def test_a_domain_package_importing_a_face_breaks_the_contracts(tmp_path: Path):
     assert "BROKEN" in run.stdout.split("No flow")[0]  # the layers contract too
 
 
-def test_importing_the_store_loads_no_web_slack_or_cli_framework():
-    code = ("import sys, oasis.store\n"
+def _loaded_by(module: str) -> set[str]:
+    """The top-level packages importing `module` loads, in a fresh interpreter."""
+    code = (f"import sys, {module}\n"
             "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True)
-    loaded = set(run.stdout.split())
+    return set(run.stdout.split())
+
+
+def test_importing_the_store_loads_no_web_slack_or_cli_framework():
+    loaded = _loaded_by("oasis.store")
+    assert "oasis" in loaded
+    assert not loaded & {"fastapi", "starlette", "slack_sdk", "typer", "uvicorn"}, loaded
+
+
+def test_importing_the_settings_loads_no_web_or_slack_framework():
+    """`oasis.config` imports every package's settings section (Slack's and auth's among
+    them), never their FastAPI routers or the Slack SDK."""
+    loaded = _loaded_by("oasis.config")
     assert "oasis" in loaded
     assert not loaded & {"fastapi", "starlette", "slack_sdk", "typer", "uvicorn"}, loaded

@@ -29,6 +29,11 @@ class World:
     kit: ResponseKit
     catcher: MailCatcher
 
+    def deliver(self) -> None:
+        """The dispatcher's pass (the service runs it on its own interval): the responder
+        only queues notifications."""
+        self.kit.dispatcher.dispatch()
+
     def mails(self) -> list[str]:
         return [m["subject"] for m in self.catcher.messages()]
 
@@ -84,6 +89,8 @@ def test_bad_deploy_is_asked_approved_rolled_back_verified_and_reported(world: W
     [action] = w.actions()
     assert (action.kind.value, action.params["to_version"]) == ("rollback", previous)
     assert w.fleet.state(SERVICE).version == "9.9.9"  # nothing runs before approval
+    assert w.mails() == []  # queued, not sent: sending is the dispatcher's
+    w.deliver()
     subjects = w.mails()
     assert len(subjects) == 2 and any("approv" in s.lower() for s in subjects)
 
@@ -103,6 +110,7 @@ def test_bad_deploy_is_asked_approved_rolled_back_verified_and_reported(world: W
     w.store.update(incident)
     w.kit.responder.tick(T0 + timedelta(minutes=16))
     assert w.incident().status is Status.RESOLVED
+    w.deliver()
     report = [m for m in w.catcher.messages() if "resolved" in m["subject"].lower()]
     assert report and "roll back checkout-service" in text_of(report[0])
     assert "alice@example.com" in text_of(report[0])
@@ -130,6 +138,7 @@ def test_fix_that_does_not_work_ends_failed_and_escalated(world: World) -> None:
     assert incident.status is Status.ESCALATED
     assert [e.data.get("to") for e in incident.timeline if e.kind.startswith("status:")][-2:] \
         == ["failed", "escalated"]
+    w.deliver()
     assert any("escalat" in s.lower() or "failed" in s.lower() for s in w.mails())
 
 
@@ -150,6 +159,7 @@ def test_unanswered_approval_expires_and_people_are_told(world: World) -> None:
     w.kit.responder.tick(T0, wall_now=datetime.now(UTC) + timedelta(hours=2))
     assert w.incident().status is Status.EXPIRED
     assert w.actions()[0].status is ActionStatus.EXPIRED
+    w.deliver()
     assert len(w.mails()) == 3 and w.fleet.actions() == []
 
 

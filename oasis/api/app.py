@@ -1,23 +1,16 @@
-"""The FastAPI application: `create_app(settings)` wires the store into the routes."""
+"""The FastAPI application: `create_app(settings)` serves the routes on the services
+`oasis.runtime.services.open_services` opens, and runs `oasis.runtime.loops` beside them."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import os
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 
 from fastapi import Depends, FastAPI
-from fastapi.concurrency import run_in_threadpool
 from fastapi.staticfiles import StaticFiles
 
 import oasis
 from oasis import web
-from oasis.agents.consultant import ModelAnswerer
 from oasis.api.routes import (
     actions,
     consult,
@@ -28,72 +21,33 @@ from oasis.api.routes import (
     services,
     signals,
 )
-from oasis.auth import AuthContext
 from oasis.auth.deps import current_principal
 from oasis.config import Settings, load_settings
-from oasis.incidents import IncidentStore
-from oasis.knowledge import KnowledgeBase
-from oasis.monitor import Monitor
-from oasis.monitor.monitor import signals_now
-from oasis.runtime.response import build_response
-from oasis.runtime.triage import TriageNotConfigured, build_triage
-from oasis.store import SignalStore, open_signal_store
+from oasis.runtime.loops import start_loops
+from oasis.runtime.services import Services, open_services
+from oasis.store import SignalStore
 from oasis.web import chat
-
-log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, *, store: SignalStore | None = None,
                monitor: bool = True) -> FastAPI:
     """The OASIS HTTP service; it opens (and later closes) its own stores unless given one.
 
-    With `monitor`, detection runs every `detect.check_interval_seconds` in the background.
+    With `monitor`, detection runs every `detect.check_interval_seconds` in the background,
+    and the response loop beside it; queued notifications are sent either way.
     """
     settings = settings or load_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = store is None
-        app.state.settings = settings
-        app.state.store = store if store is not None else open_signal_store(settings)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        app.state.incidents = IncidentStore(settings.incident_db_url)
-        app.state.auth = AuthContext.open(settings.auth, app.state.incidents.engine)
-        kit = build_response(settings, app.state.incidents, app.state.store, graph=lambda: (
-            app.state.monitor.graph if hasattr(app.state, "monitor") else None))
-        app.state.response = kit
-        app.state.responder, app.state.actions = kit.responder, kit.actions
-        app.state.signer, app.state.ledger = kit.signer, kit.ledger
-        app.state.executors, app.state.outbox = kit.executors, kit.outbox
-        app.state.triage = None
-        app.state.knowledge = KnowledgeBase.open(
-            settings.data_dir, settings.knowledge,
-            answerer=ModelAnswerer(settings.model) if settings.model.provider != "none"
-            else None)
-        try:
-            app.state.triage = build_triage(settings, app.state.incidents, kit.audit,
-                                            kit.outbox, with_queue=True,
-                                            knowledge=app.state.knowledge)
-        except TriageNotConfigured as exc:
-            app.state.triage_problem = str(exc)
-        tasks = [asyncio.create_task(_retention_loop(app))]
-        if monitor:
-            app.state.monitor = Monitor(app.state.store, app.state.incidents, settings.detect)
-            tasks.append(asyncio.create_task(_monitor_loop(app)))
-            tasks.append(asyncio.create_task(_respond_loop(app)))
+        opened = open_services(settings, store=store, monitor=monitor)
+        publish(app, opened)
+        loops = start_loops(opened)
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            if app.state.triage is not None:
-                app.state.triage.close()
-            kit.close()
-            app.state.incidents.close()
-            if owned:
-                app.state.store.close()
+            await loops.stop()
+            opened.close()
 
     app = FastAPI(
         title="OASIS",
@@ -123,58 +77,17 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
     return app
 
 
-async def _monitor_loop(app: FastAPI) -> None:
-    settings: Settings = app.state.settings
-    monitor: Monitor = app.state.monitor
-    holder = f"{socket.gethostname()}:{os.getpid()}:{id(app)}"
-    ttl = max(30.0, 3 * settings.detect.check_interval_seconds)
-    while True:
-        try:
-            if not await run_in_threadpool(app.state.incidents.acquire_lease, "monitor",
-                                           holder, ttl):
-                await asyncio.sleep(settings.detect.check_interval_seconds)
-                continue  # another process runs detection on this database
-            # Detection runs on the signals' own clock: a minute is checked once data from
-            # a later minute has arrived (plus a short settle for stragglers). Backfilled
-            # history therefore flows through in order, and a simulator running at N x real
-            # time is followed. Records older than the last checked minute are stored but
-            # not re-checked.
-            now = await run_in_threadpool(signals_now, app.state.store)
-            if now is None:
-                await asyncio.sleep(settings.detect.check_interval_seconds)
-                continue
-            changed = await run_in_threadpool(monitor.check, now)
-            for incident in changed:
-                log.info("incident %s %s: %s", incident.id, incident.status, incident.title)
-        except Exception:  # one failed check must not stop the next
-            log.exception("detection check failed")
-        await asyncio.sleep(settings.detect.check_interval_seconds)
+# The parts of `Services` the console's pages, some routes and the tests read straight
+# off `app.state`; the same objects as `app.state.services.<name>`.
+PUBLISHED = ("settings", "store", "incidents", "auth", "knowledge", "response", "responder",
+             "actions", "signer", "ledger", "executors", "outbox", "triage")
 
 
-async def _respond_loop(app: FastAPI) -> None:
-    settings: Settings = app.state.settings
-    holder = f"{socket.gethostname()}:{os.getpid()}:{id(app)}:respond"
-    ttl = max(15.0, 5 * settings.respond.interval_seconds)
-    while True:
-        try:
-            # One responder per shared database proposes and verifies; actions and
-            # deliveries are claimed row by row, so even two would not double-run them.
-            if await run_in_threadpool(app.state.incidents.acquire_lease, "responder",
-                                       holder, ttl):
-                now = await run_in_threadpool(app.state.responder.clock)
-                await run_in_threadpool(app.state.responder.tick, now)
-        except Exception:  # one failed pass must not stop the next
-            log.exception("response pass failed")
-        await asyncio.sleep(settings.respond.interval_seconds)
-
-
-async def _retention_loop(app: FastAPI) -> None:
-    settings: Settings = app.state.settings
-    while True:
-        try:
-            result = await run_in_threadpool(app.state.store.apply_retention, datetime.now(UTC))
-            if result.logs or result.metrics or result.deployments:
-                log.info("retention removed %s", result)
-        except Exception:  # a failed pass must not stop later ones
-            log.exception("retention pass failed")
-        await asyncio.sleep(settings.server.retention_interval_seconds)
+def publish(app: FastAPI, opened: Services) -> None:
+    app.state.services = opened
+    for name in PUBLISHED:
+        setattr(app.state, name, getattr(opened, name))
+    if opened.triage_problem is not None:
+        app.state.triage_problem = opened.triage_problem
+    if opened.monitor is not None:
+        app.state.monitor = opened.monitor

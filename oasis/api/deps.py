@@ -1,4 +1,5 @@
-"""Dependencies the routes ask for; tests swap them through `app.state`."""
+"""Dependencies the routes ask for, all read from the app's `Services`
+(`app.state.services`, opened by `oasis.runtime.services.open_services` at start)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,23 @@ from fastapi import Depends, Request
 from oasis.config import Settings
 from oasis.incidents import IncidentStore
 from oasis.ingest import Ingestor
+from oasis.runtime.services import Services
 from oasis.store import SignalStore
 
 
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+def get_services(request: Request) -> Services:
+    return request.app.state.services
 
 
-def get_store(request: Request) -> SignalStore:
-    return request.app.state.store
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_settings(services: ServicesDep) -> Settings:
+    return services.settings
+
+
+def get_store(services: ServicesDep) -> SignalStore:
+    return services.store
 
 
 def get_ingestor(
@@ -34,9 +43,8 @@ StoreDep = Annotated[SignalStore, Depends(get_store)]
 IngestorDep = Annotated[Ingestor, Depends(get_ingestor)]
 
 
-def get_incidents(request: Request) -> IncidentStore:
-    return request.app.state.incidents
+def get_incidents(services: ServicesDep) -> IncidentStore:
+    return services.incidents
 
 
 IncidentsDep = Annotated[IncidentStore, Depends(get_incidents)]
-

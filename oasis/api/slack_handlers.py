@@ -8,11 +8,11 @@ read but not decide.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI
 
 from oasis.auth import Role
+from oasis.runtime.services import Services
+from oasis.runtime.triage import TriageKit
 
 
 class ServiceSlackHandlers:
@@ -20,14 +20,14 @@ class ServiceSlackHandlers:
         self.app = app
 
     @property
-    def _state(self) -> Any:
-        return self.app.state
+    def _services(self) -> Services:
+        return self.app.state.services
 
     def approve(self, incident_id: str, action_id: str, actor: str) -> None:
-        self._state.responder.approve(incident_id, action_id, actor, "from Slack")
+        self._services.responder.approve(incident_id, action_id, actor, "from Slack")
 
     def reject(self, incident_id: str, action_id: str, actor: str) -> None:
-        self._state.responder.reject(incident_id, action_id, actor, "from Slack")
+        self._services.responder.reject(incident_id, action_id, actor, "from Slack")
 
     def accept(self, event_key: str, actor: str) -> None:
         self._triage().flow.decide(event_key, True, actor, "from Slack")
@@ -36,30 +36,25 @@ class ServiceSlackHandlers:
         self._triage().flow.decide(event_key, False, actor, "from Slack")
 
     def ask(self, text: str, actor: str) -> str:
-        from oasis.triage.act import OheroAct
-
-        triage = self._state.triage
-        act = OheroAct(triage.flow if triage else None, self._state.knowledge.consult,
-                       self._state.response.audit)
-        return act.handle(text, actor).reply
+        return self._services.act.handle(text, actor).reply
 
     def status(self) -> str:
-        open_ = self._state.incidents.list(active=True, limit=100)
+        open_ = self._services.incidents.list(active=True, limit=100)
         return f"{len(open_)} incident(s) with symptoms now" + "".join(
             f"\n• {i.id} {i.severity.value} {i.status.value}: {i.title}" for i in open_[:10])
 
     def incidents(self) -> str:
-        found = self._state.incidents.list(limit=10)
+        found = self._services.incidents.list(limit=10)
         return "\n".join(f"• {i.id} {i.severity.value} {i.status.value}: {i.title}"
                          for i in found) or "no incidents"
 
     def role_of(self, slack_user_id: str) -> str:
-        user = self._state.auth.users.get_user(f"slack-{slack_user_id}")
+        user = self._services.auth.users.get_user(f"slack-{slack_user_id}")
         if user is None or getattr(user, "disabled", False):
             return Role.VIEWER.value
         return Role(user.role).value
 
-    def _triage(self) -> Any:
-        if self._state.triage is None:
+    def _triage(self) -> TriageKit:
+        if self._services.triage is None:
             raise ValueError("triage is not configured")
-        return self._state.triage
+        return self._services.triage

@@ -40,7 +40,7 @@ def demo_settings(settings: Settings, demo_dir: Path, *, port: int, control_port
     return settings.model_copy(update={
         "data_dir": demo_dir, "detect": detect, "state_url": None,
         "notify": settings.notify.model_copy(update={
-            "recipients": ["oncall@example.com"],
+            "recipients": ["oncall@example.com"], "dispatch_interval_seconds": 1.0,
             "smtp": settings.notify.smtp.model_copy(update={
                 "host": "127.0.0.1", "port": smtp_port, "security": "none",
                 "username": None, "password": None})}),

@@ -115,6 +115,9 @@ class NotifySettings(_Section):
     webhooks: list[WebhookChannelSettings] = Field(default_factory=list, description=(
         "Webhook channels; each receives every notification."))
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    dispatch_interval_seconds: float | None = Field(None, gt=0, description=(
+        "How often the service sends queued notifications (incident mail, ticket mail, "
+        "Slack messages); unset: every `respond.interval_seconds`."))
 
     @field_validator("recipients")
     @classmethod

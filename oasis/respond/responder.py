@@ -10,6 +10,8 @@ Each `tick` moves every incident one step where it can:
   mitigated and recovered → resolved, final report sent.
 People's decisions (approve, reject, resolve, acknowledge) come in through the same class.
 Verification runs on the signals' clock, approvals and link expiry on the wall clock.
+Notifications are only queued here (`Outbox.enqueue`); the dispatcher
+(`oasis.notify.dispatch`, run by `oasis.runtime.loops`) sends them.
 """
 
 from __future__ import annotations
@@ -77,22 +79,12 @@ class Responder:
             ("run approved actions", lambda: self._run_approved(lambda: data_now)),
             ("verify", lambda: self._verify(data_now)),
             ("close recovered", self._close_recovered),
-            ("deliver notifications", self._deliver),
         ]
         for name, step in steps:
             try:
                 step()
             except Exception:  # one failing step must not starve the others
                 log.exception("response step %r failed", name)
-
-    def _deliver(self) -> None:
-        for d in self.outbox.deliver_due(self.channels):
-            if d.status in ("sent", "failed"):  # retries in between show on the incident
-                self.audit.append(f"notification.{d.status}", "oasis",
-                                  d.incident_id or d.notification_id, {
-                                      "notification_id": d.notification_id, "kind": d.kind,
-                                      "channel": d.channel, "recipients": d.recipients,
-                                      "attempts": d.attempts, "error": d.last_error})
 
     def _propose_new(self, now: datetime) -> None:
         for incident in self.incidents.list(status=[S.ANALYSIS_COMPLETE.value], limit=1000):

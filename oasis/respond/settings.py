@@ -9,8 +9,9 @@ class RespondSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     interval_seconds: float = Field(
-        2.0, gt=0, description="How often the loop proposes, runs approved actions, verifies "
-        "and sends due notifications.")
+        2.0, gt=0, description="How often the loop proposes, runs approved actions and "
+        "verifies; queued notifications are sent as often unless "
+        "`notify.dispatch_interval_seconds` says otherwise.")
     verify_quiet_minutes: float = Field(
         5.0, gt=0, description="Minutes without any symptom, after the action finished, that "
         "count as the fix working (`mitigated`).")

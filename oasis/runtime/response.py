@@ -1,6 +1,7 @@
 """Build the response side from settings, once, for the service and the CLI alike: the
 responder with its stores, executors, outbox, channels (Slack's among them), analyst and
-audit log. Moved here from `oasis.respond.wiring`: the flow package does not know Slack."""
+audit log, and the dispatcher that sends what the outbox holds over those channels. Moved
+here from `oasis.respond.wiring`: the flow package does not know Slack."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from oasis.config import Settings
 from oasis.detect.graph import CallGraph
 from oasis.incidents import IncidentStore
 from oasis.monitor.monitor import signals_now
-from oasis.notify import Outbox, channels_from
+from oasis.notify import Delivery, Outbox, channels_from
+from oasis.notify.dispatch import Dispatcher
 from oasis.remediate import Executors
 from oasis.respond.actions import ActionStore
 from oasis.respond.responder import Responder
@@ -32,6 +34,7 @@ class ResponseKit:
     executors: Executors
     outbox: Outbox
     audit: AuditLog
+    dispatcher: Dispatcher
 
     def close(self) -> None:
         self.outbox.close()
@@ -67,4 +70,18 @@ def build_response(settings: Settings, incidents: IncidentStore,
         analyst=make_analyst(settings.model, executors.catalog_for, signals, incidents, graph),
         specialist_model=specialist_model(settings.model),
         clock=data_clock(signals))
-    return ResponseKit(responder, actions, ledger, signer, executors, outbox, audit)
+    dispatcher = Dispatcher(outbox, channels, on_outcome=audit_delivery(audit))
+    return ResponseKit(responder, actions, ledger, signer, executors, outbox, audit,
+                       dispatcher)
+
+
+def audit_delivery(audit: AuditLog):
+    """Record a delivery that ended (sent, or failed for good) as `notification.<status>`;
+    retries in between show on the incident, not in the audit log."""
+    def record(d: Delivery) -> None:
+        if d.status in ("sent", "failed"):
+            audit.append(f"notification.{d.status}", "oasis", d.incident_id or d.notification_id,
+                         {"notification_id": d.notification_id, "kind": d.kind,
+                          "channel": d.channel, "recipients": d.recipients,
+                          "attempts": d.attempts, "error": d.last_error})
+    return record

@@ -18,11 +18,11 @@ from starlette.concurrency import run_in_threadpool
 
 from oasis.slack.messages import ACCEPT, APPROVE, DISCHARGE, REJECT
 from oasis.slack.notifier import SlackNotifier, SlackSendError
+from oasis.slack.settings import SlackSettings
 from oasis.slack.verify import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     SignatureError,
-    SlackSettings,
     verify_signature,
 )
 

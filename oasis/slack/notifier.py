@@ -23,8 +23,8 @@ from oasis.slack.messages import (
     incident_message,
     status_update_text,
 )
+from oasis.slack.settings import SlackSettings
 from oasis.slack.threads import MemoryThreads, Posted, Thread, Threads
-from oasis.slack.verify import SlackSettings
 
 __all__ = ["Posted", "Root", "SlackNotifier", "SlackSendError"]
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,7 +28,6 @@ from oasis.auth.deps import current_principal
 from oasis.auth.roles import Principal, Role
 from oasis.respond import DecisionError
 from oasis.signals.model import utc_iso
-from oasis.triage.act import OheroAct
 from oasis.web.chat_store import ChatStore, Conversation
 
 log = logging.getLogger(__name__)
@@ -125,7 +122,7 @@ class ChatSession:
             raise ChatInputError("ask needs a non-empty text")
         if not await self._first_time(message):
             return
-        act = _act(self.ws)
+        act = self.ws.app.state.services.act  # the OheroACT flow, as for Slack and the API
         try:
             result = await run_in_threadpool(act.handle, text.strip(), self.principal.name)
         except Exception as exc:  # the person gets a reply, the log gets the trace
@@ -171,32 +168,6 @@ class ChatSession:
 HANDLED = {"hello": ChatSession.hello, "ping": ChatSession.ping, "ask": ChatSession.ask,
            "approve": ChatSession.approve}
 STORED = {"ask", "approve"}  # kept in the history; hello and ping are not
-
-
-@dataclass(frozen=True, slots=True)
-class _CitedAnswer:
-    text: str
-    citations: list[dict[str, Any]]
-
-
-def _consult_with_sources(knowledge: Any) -> Callable[[str], _CitedAnswer]:
-    # OheroAct copies citations via __dict__, which slotted Citation objects lack; hand it
-    # plain dicts so the sources reach the browser.
-    def consult(question: str) -> _CitedAnswer:
-        answer = knowledge.consult(question)
-        return _CitedAnswer(answer.text, [c.to_dict() if hasattr(c, "to_dict") else dict(c)
-                                          for c in answer.citations])
-
-    return consult
-
-
-def _act(ws: WebSocket) -> OheroAct:
-    state = ws.app.state
-    triage = getattr(state, "triage", None)
-    knowledge = getattr(state, "knowledge", None)
-    return OheroAct(triage.flow if triage is not None else None,
-                    _consult_with_sources(knowledge) if knowledge is not None else None,
-                    state.response.audit)
 
 
 def same_origin(ws: WebSocket) -> bool:

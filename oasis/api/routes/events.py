@@ -208,13 +208,7 @@ class ActIn(BaseModel):
 async def act(body: ActIn, request: Request, who: Responder) -> dict:
     """Words from a person: a report is acknowledged and triaged, a question is answered
     from the knowledge base (the OheroACT flow). Each step is audited."""
-    from oasis.triage.act import OheroAct
-
-    kit = getattr(request.app.state, "triage", None)
-    knowledge = getattr(request.app.state, "knowledge", None)
-    flow = OheroAct(kit.flow if kit else None,
-                    knowledge.consult if knowledge is not None else None,
-                    request.app.state.response.audit)
-    result = await run_in_threadpool(flow.handle, body.text, actor_of(who, body.reporter),
+    act = request.app.state.services.act
+    result = await run_in_threadpool(act.handle, body.text, actor_of(who, body.reporter),
                                      service=body.service)
     return result.to_dict()

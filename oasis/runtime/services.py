@@ -1,0 +1,127 @@
+"""Everything the service's faces use, opened from settings in one place: `open_services`
+builds the signal store, the state database's stores, auth, the response side, the
+knowledge base, the triage side, the monitor and the OheroACT flow; `Services.close` closes
+what it opened. The HTTP service (`oasis.api.create_app`) holds one for its lifetime and
+runs the background loops of `oasis.runtime.loops` on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from oasis.agents.consultant import ModelAnswerer
+from oasis.approve import LinkLedger, LinkSigner
+from oasis.audit import AuditLog
+from oasis.auth import AuthContext
+from oasis.config import Settings
+from oasis.incidents import IncidentStore
+from oasis.knowledge import KnowledgeBase
+from oasis.monitor import Monitor
+from oasis.notify import Outbox
+from oasis.notify.dispatch import Dispatcher
+from oasis.remediate import Executors
+from oasis.respond.actions import ActionStore
+from oasis.respond.responder import Responder
+from oasis.runtime.response import ResponseKit, build_response
+from oasis.runtime.triage import TriageKit, TriageNotConfigured, build_triage
+from oasis.store import SignalStore, open_signal_store
+from oasis.triage.act import OheroAct
+
+
+@dataclass
+class Services:
+    """What the faces need. `triage` is None when triage is not configured, and
+    `triage_problem` then says why; `monitor` is None when detection does not run here."""
+
+    settings: Settings
+    store: SignalStore
+    incidents: IncidentStore
+    auth: AuthContext
+    response: ResponseKit
+    knowledge: KnowledgeBase
+    triage: TriageKit | None
+    triage_problem: str | None
+    monitor: Monitor | None
+    # Words from people (chat, Slack, `POST /api/v1/act`): one flow, built once.
+    act: OheroAct
+    _closing: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
+
+    # The response side's parts, as the routes ask for them.
+    @property
+    def responder(self) -> Responder:
+        return self.response.responder
+
+    @property
+    def actions(self) -> ActionStore:
+        return self.response.actions
+
+    @property
+    def signer(self) -> LinkSigner:
+        return self.response.signer
+
+    @property
+    def ledger(self) -> LinkLedger:
+        return self.response.ledger
+
+    @property
+    def executors(self) -> Executors:
+        return self.response.executors
+
+    @property
+    def outbox(self) -> Outbox:
+        return self.response.outbox
+
+    @property
+    def audit(self) -> AuditLog:
+        return self.response.audit
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return self.response.dispatcher
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """The signals' clock (the wall clock until a signal arrives), as the responder
+        keeps time."""
+        return self.response.responder.clock
+
+    def close(self) -> None:
+        """Close what `open_services` opened, newest first (not a store it was given)."""
+        self._closing.close()
+
+
+def open_services(settings: Settings, *, store: SignalStore | None = None,
+                  monitor: bool = True) -> Services:
+    """Open everything from `settings`; `store` is used (and left open) when given. With
+    `monitor`, the detection monitor is built too (the loops run it). If anything fails
+    to open, what was opened before it is closed again."""
+    with contextlib.ExitStack() as closing:
+        if store is None:
+            store = open_signal_store(settings)
+            closing.callback(store.close)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        incidents = IncidentStore(settings.incident_db_url)
+        closing.callback(incidents.close)
+        auth = AuthContext.open(settings.auth, incidents.engine)
+        detector = Monitor(store, incidents, settings.detect) if monitor else None
+        kit = build_response(settings, incidents, store, graph=lambda: (
+            detector.graph if detector is not None else None))
+        closing.callback(kit.close)
+        knowledge = KnowledgeBase.open(
+            settings.data_dir, settings.knowledge,
+            answerer=ModelAnswerer(settings.model) if settings.model.provider != "none"
+            else None)
+        triage, problem = None, None
+        try:
+            triage = build_triage(settings, incidents, kit.audit, kit.outbox, with_queue=True,
+                                  knowledge=knowledge)
+            closing.callback(triage.close)  # its queue's worker thread
+        except TriageNotConfigured as exc:
+            problem = str(exc)
+        act = OheroAct(triage.flow if triage is not None else None, knowledge.consult,
+                       kit.audit)
+        return Services(settings, store, incidents, auth, kit, knowledge, triage, problem,
+                        detector, act, closing.pop_all())
