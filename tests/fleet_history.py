@@ -24,10 +24,11 @@ class Minute:
     ok: int
     failed: int
     latency_seconds: float
+    start: datetime = START
 
     @property
     def at(self) -> datetime:
-        return START + timedelta(minutes=self.minute)
+        return self.start + timedelta(minutes=self.minute)
 
 
 def _poisson(rng: random.Random, mean: float) -> int:
@@ -58,16 +59,17 @@ FAILURE_SHARE = {"checkout": 0.005, "search": 0.01, "ledger": 0.02, "catalog": 0
                  "auth": 0.002, "gateway": 0.004}
 
 
-def minutes(seed: int = 7) -> Iterator[Minute]:
+def minutes(seed: int = 7, *, start: datetime = START, jump_minute: int = JUMP_MINUTE,
+            length: int = MINUTES) -> Iterator[Minute]:
     rng = random.Random(seed)
-    for minute in range(MINUTES):
+    for minute in range(length):
         for service in SERVICES:
             requests = _poisson(rng, _traffic(service, minute, rng))
             share = FAILURE_SHARE[service]
-            if service == BROKEN and minute >= JUMP_MINUTE:
+            if service == BROKEN and minute >= jump_minute:
                 share = 0.12
             if service == "search":
                 share *= max(0.0, rng.gauss(1.0, 0.5))
             failed = sum(1 for _ in range(requests) if rng.random() < share)
             latency = 0.08 * math.exp(rng.gauss(0, 0.15)) * (3 if service == "ledger" else 1)
-            yield Minute(service, minute, requests - failed, failed, latency)
+            yield Minute(service, minute, requests - failed, failed, latency, start)

@@ -80,6 +80,7 @@ def prometheus_with(history: Iterable[Minute], workdir: Path) -> Iterator[str]:
     why = install("prometheus", PROMETHEUS, PROMTOOL)
     if why is not None:
         unavailable("Prometheus", why)
+    workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / "tsdb"
     source = workdir / "history.om"
     source.write_text(openmetrics(history))

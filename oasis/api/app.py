@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
     # decides); health and approval links (their own credential) are the public ones.
     signed_in = [Depends(current_principal)]
     app.include_router(health.router)
+    app.include_router(health.metrics_router, dependencies=signed_in)
     app.include_router(signals.router, dependencies=signed_in)
     app.include_router(services.router, dependencies=signed_in)
     app.include_router(incidents.router, dependencies=signed_in)

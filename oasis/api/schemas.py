@@ -30,10 +30,20 @@ class ServiceOut(BaseModel):
     current_version: str | None = Field(description="Version of the latest deployment seen.")
 
 
+class SourceStatus(BaseModel):
+    name: str
+    kind: str
+    status: str = Field(description="waiting (detection holds back for it) or skipped "
+                        "(detection goes on without it)")
+    failing_since: datetime | None
+
+
 class Health(BaseModel):
-    status: str
+    status: str = Field(description="ok, or degraded while a source is failing")
     time: datetime
     store: str
+    sources: list[SourceStatus] = Field(default_factory=list,
+                                        description="Sources that are failing now.")
 
 
 class Problem(BaseModel):

@@ -27,12 +27,14 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from oasis.monitor.monitor import signals_now
 from oasis.runtime.services import Services
+from oasis.sources import SourceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +54,21 @@ def monitor_pass(services: Services, holder: str, ttl: float) -> None:
     # minute has arrived (plus a short settle for stragglers). Backfilled history therefore
     # flows through in order, and a simulator running at N x real time is followed.
     # Records older than the last checked minute are stored but not re-checked.
-    now = signals_now(services.store)
+    now = signals_now(services.signals)
     if now is None:
         return
-    for incident in services.monitor.check(now):
+    started = time.monotonic()
+    try:
+        changed = services.monitor.check(now)
+    except SourceUnavailable as exc:  # the same minutes are read again next pass
+        services.metrics.cycle_failures.inc()
+        log.warning("detection waits for a source: %s", exc)
+        return
+    except Exception:
+        services.metrics.cycle_failures.inc()
+        raise
+    services.metrics.cycle.observe(time.monotonic() - started)
+    for incident in changed:
         log.info("incident %s %s: %s", incident.id, incident.status, incident.title)
 
 

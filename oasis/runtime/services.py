@@ -25,8 +25,10 @@ from oasis.notify.dispatch import Dispatcher
 from oasis.remediate import Executors
 from oasis.respond.actions import ActionStore
 from oasis.respond.responder import Responder
+from oasis.runtime.metrics import SelfMetrics
 from oasis.runtime.response import ResponseKit, build_response
 from oasis.runtime.triage import TriageKit, TriageNotConfigured, build_triage
+from oasis.sources import FederatedSignals, open_sources
 from oasis.store import SignalStore, open_signal_store
 from oasis.triage.act import OheroAct
 
@@ -47,6 +49,9 @@ class Services:
     monitor: Monitor | None
     # Words from people (chat, Slack, `POST /api/v1/act`): one flow, built once.
     act: OheroAct
+    # What detection and verification read: the store, plus the configured sources.
+    signals: SignalStore
+    metrics: SelfMetrics
     _closing: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
 
     # The response side's parts, as the routes ask for them.
@@ -88,6 +93,12 @@ class Services:
         keeps time."""
         return self.response.responder.clock
 
+    def degraded_sources(self) -> list[dict]:
+        """The sources that are failing (waited for, or skipped), for health and the console."""
+        if not isinstance(self.signals, FederatedSignals):
+            return []
+        return [h.as_dict() for h in self.signals.degraded()]
+
     def close(self) -> None:
         """Close what `open_services` opened, newest first (not a store it was given)."""
         self._closing.close()
@@ -106,8 +117,12 @@ def open_services(settings: Settings, *, store: SignalStore | None = None,
         incidents = IncidentStore(settings.incident_db_url)
         closing.callback(incidents.close)
         auth = AuthContext.open(settings.auth, incidents.engine)
-        detector = Monitor(store, incidents, settings.detect) if monitor else None
-        kit = build_response(settings, incidents, store, graph=lambda: (
+        signals: SignalStore = store
+        if settings.sources:
+            signals = FederatedSignals(store, open_sources(settings.sources))
+            closing.callback(signals.close)  # the sources' connections, not the store
+        detector = Monitor(signals, incidents, settings.detect) if monitor else None
+        kit = build_response(settings, incidents, signals, graph=lambda: (
             detector.graph if detector is not None else None))
         closing.callback(kit.close)
         knowledge = KnowledgeBase.open(
@@ -123,5 +138,7 @@ def open_services(settings: Settings, *, store: SignalStore | None = None,
             problem = str(exc)
         act = OheroAct(triage.flow if triage is not None else None, knowledge.consult,
                        kit.audit)
+        metrics = SelfMetrics()
+        metrics.watch(incidents, kit.outbox, lambda: signals)
         return Services(settings, store, incidents, auth, kit, knowledge, triage, problem,
-                        detector, act, closing.pop_all())
+                        detector, act, signals, metrics, closing.pop_all())

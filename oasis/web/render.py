@@ -37,8 +37,10 @@ def page(request: Request, template: str, *, status: int = 200,
     context."""
     auth = auth_context(request)
     token, fresh_cookie = csrf.issue(request)
+    services = getattr(request.app.state, "services", None)
     html = _env.get_template(template).render(
         principal=principal, auth_enabled=auth.settings.enabled, path=request.url.path,
+        failing_sources=services.degraded_sources() if services is not None else [],
         can=lambda role: principal is not None and principal.role.allows(Role(role)),
         csrf_field=csrf.FIELD, csrf_token=token, **context)
     response = HTMLResponse(html, status_code=status)

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
 
-from oasis.api.deps import IngestorDep, SettingsDep
+from oasis.api.deps import IngestorDep, ServicesDep, SettingsDep
 from oasis.api.schemas import IngestResponse, Problem
 from oasis.ingest import BodyError
 from oasis.signals import DeploymentRecord, LogRecord, MetricRecord
@@ -61,7 +61,7 @@ def _record_schema() -> dict[str, Any]:
     },
 )
 async def post_signals(
-    request: Request, ingestor: IngestorDep, settings: SettingsDep
+    request: Request, ingestor: IngestorDep, settings: SettingsDep, services: ServicesDep
 ) -> Any:
     """Store signals. Good records are kept even when others in the batch are refused."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -77,6 +77,8 @@ async def post_signals(
         report = await run_in_threadpool(ingestor.ingest_body, body)
     except BodyError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+    services.metrics.records("signals", accepted=report.accepted, rejected=report.rejected,
+                             duplicates=report.duplicates)
     payload = report.as_dict()
     if report.rejected and not (report.accepted or report.duplicates):
         return JSONResponse(payload, status_code=422)
