@@ -165,6 +165,27 @@ def test_counts_are_paged_whatever_the_number_of_buckets(served, search, lines):
     assert afters[0] is None and all(afters[1:])
 
 
+def test_a_long_window_is_read_in_slices_of_about_a_page(served, search, lines):
+    counts = reader_for(served, page_size=1000).log_counts(START, END)  # a first check
+
+    assert {(c.bucket, c.service, c.key): c.count for c in counts} == \
+        level_counts(lines, START, END)
+    ranges = []
+    for request in search.requests:
+        composite = request["body"]["aggs"]["series"]["composite"]
+        window = request["body"]["query"]["bool"]["filter"][0]["range"]["@timestamp"]
+        if composite.get("after") is None:
+            ranges.append((window["gte"], window["lt"]))
+    assert ranges[0] == (_ms(START), _ms(START + timedelta(hours=1)))
+    assert ranges[-1][1] == _ms(END)
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+    assert len(search.requests) < 2 * len(ranges)  # about a page per slice
+
+
+def _ms(ts: datetime) -> int:
+    return int(ts.timestamp() * 1000)
+
+
 def test_error_types_count_error_levels_only(served, search, lines):
     start, end = JUMP, JUMP + timedelta(minutes=5)
     counts = reader_for(served).log_counts(start, end, by="error_type", errors_only=True)
