@@ -27,28 +27,45 @@ def incident_json(incident: Incident) -> dict:
 @app.command()
 def replay(
     ctx: typer.Context,
-    files: Annotated[list[str], typer.Argument(help="NDJSON files (gzip allowed); - for stdin")],
+    files: Annotated[list[str] | None, typer.Argument(
+        help="NDJSON files (gzip allowed); - for stdin. With --source: deployments (or "
+             "any signals) to add to the sources' history")] = None,
+    source: Annotated[list[str] | None, typer.Option(
+        help="KIND=URL of a store to backtest over (prometheus, loki, opensearch); "
+             "repeat for several. A `sources:` entry of that kind in the config gives "
+             "the other options (auth, labels)")] = None,
+    start: Annotated[str | None, typer.Option(help="Backtest start, ISO 8601 with zone")] = None,
+    end: Annotated[str | None, typer.Option(help="Backtest end, ISO 8601 with zone")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print incidents as JSON")] = False,
 ) -> None:
-    """Feed recorded signals through detection on a simulated clock; print the incidents.
+    """Feed recorded signals, or a store's history (`--source`), through detection on a
+    simulated clock; print the incidents.
 
-    Uses a throw-away store, no network and no model. Bad lines are reported on stderr
-    and skipped.
+    Uses a throw-away store and no model. Bad lines are reported on stderr and skipped.
     """
     from oasis.monitor import read_signals
     from oasis.monitor import replay as run_replay
 
     settings = settings_from(ctx)
+    if not files and not source:
+        raise fail("give NDJSON files, or --source KIND=URL with --start and --end")
     rejected: list[tuple[str, int, str]] = []
     try:
-        records = read_signals(files, rejected)
+        records = read_signals(files or [], rejected)
     except OSError as exc:
         raise fail(f"{exc.filename or ''}: {exc.strerror or exc}") from None
     for name, line, reason in rejected[:20]:
         err_console.print(f"[yellow]skipped[/] {name}:{line}: {reason}")
     if len(rejected) > 20:
         err_console.print(f"[yellow]... and {len(rejected) - 20} more bad lines[/]")
-    result = run_replay(records, settings.detect)
+    if source:
+        from oasis.cli.backtest import run_backtest
+
+        result = run_backtest(settings, source, start, end, records)
+    else:
+        if start or end:
+            raise fail("--start and --end go with --source")
+        result = run_replay(records, settings.detect)
     if as_json:
         typer.echo(json.dumps([incident_json(i) for i in result.incidents], indent=2))
         return

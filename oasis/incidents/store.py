@@ -210,6 +210,12 @@ class IncidentStore:
             found = [i for i in found if service in i.services]
         return found
 
+    def count_by_status(self) -> dict[str, int]:
+        """How many incidents are in each status (for /metrics)."""
+        query = sa.select(incidents.c.status, sa.func.count()).group_by(incidents.c.status)
+        with self.engine.connect() as conn:
+            return {status: n for status, n in conn.execute(query)}
+
 
 def _row(i: Incident) -> dict[str, Any]:
     return {

@@ -262,6 +262,12 @@ class Outbox:
             return conn.execute(sa.select(sa.func.count()).select_from(deliveries)
                                 .where(deliveries.c.status.in_([PENDING, SENDING]))).scalar_one()
 
+    def count_by_status(self) -> dict[str, int]:
+        """Deliveries per status: pending, sending, sent, failed (for /metrics)."""
+        query = sa.select(deliveries.c.status, sa.func.count()).group_by(deliveries.c.status)
+        with self.engine.connect() as conn:
+            return {status: n for status, n in conn.execute(query)}
+
 
 def _delivery(m: Mapping[str, Any]) -> Delivery:
     return Delivery(
