@@ -9,25 +9,18 @@ Written for these tests alone (not `oasis.simulate` or `oasis.independent_sim`):
 - catalog: ramping (traffic grows threefold over the three hours), 1 % errors;
 - auth: steady; gateway: steady, its lines naming the service they called (`callee`).
 Every line carries a trace id; each service's lines have a few templates per level.
+The acceptance tests run `oasis.monitor.backtest.backtest` over a source serving it.
 """
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 
-from oasis.detect.settings import DetectSettings
-from oasis.incidents.model import Incident
-from oasis.incidents.store import IncidentStore
-from oasis.monitor.monitor import Monitor
 from oasis.signals import Level
-from oasis.sources import FederatedSignals, TelemetrySource
-from oasis.store import DuckDBSignalStore
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 HOURS = 3
@@ -109,30 +102,6 @@ def _minute(rng: np.random.Generator, service: str, minute: int) -> list[Line]:
         out.append(Line(ts, service, level, message, f"{rng.integers(2**63):016x}",
                         ERROR_TYPES[k] if level is Level.ERROR else None, callee))
     return out
-
-
-def detect(source: TelemetrySource, start: datetime = START, end: datetime = END,
-           settings: DetectSettings | None = None) -> list[Incident]:
-    """Detection over `source`'s history, checked every `check_interval_seconds` as live:
-    the monitor reads the source through `FederatedSignals` (strict: a failure raises)."""
-    settings = settings or DetectSettings()
-    with tempfile.TemporaryDirectory(prefix="oasis-logsrc-") as tmp:
-        store = DuckDBSignalStore(None, retention_days=0)
-        incidents = IncidentStore(f"sqlite:///{Path(tmp) / 'state.db'}")
-        try:
-            monitor = Monitor(FederatedSignals(store, [source], strict=True), incidents,
-                              settings)
-            monitor.cursor = start
-            clock = start + timedelta(minutes=1)
-            step = timedelta(seconds=settings.check_interval_seconds)
-            while clock <= end:
-                monitor.check(clock)
-                clock += step
-            found = sorted(incidents.list(limit=1000), key=lambda x: x.detected_at)
-            return [incidents.get(x.id) for x in found]
-        finally:
-            incidents.close()
-            store.close()
 
 
 def error_share(lines: Sequence[Line], service: str, start: datetime,

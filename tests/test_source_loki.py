@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from oasis.monitor.backtest import backtest
 from oasis.signals import Level
 from oasis.sources import SourceUnavailable, open_source
 from oasis.sources.lines import to_nanoseconds
@@ -21,7 +22,7 @@ from oasis.sources.loki import LokiReader, _evaluations
 from oasis.sources.settings import LokiSource
 from tests.fakes.loki import FakeLoki
 from tests.helpers import wait_until
-from tests.logfleet import END, FAULTY, JUMP, START, Line, detect, fleet
+from tests.logfleet import END, FAULTY, JUMP, START, Line, fleet
 from tests.servers import free_port, serving
 
 # How each service's streams look: Loki 3 `detected_level`, a `level` label spelled
@@ -290,15 +291,17 @@ def test_the_fake_refuses_queries_that_pull_every_line(served, loki):
 # -- acceptance ------------------------------------------------------------------------------
 
 def test_detection_over_the_history_finds_the_one_incident(served, loki):
-    incidents = detect(reader_for(served))
+    result = backtest([reader_for(served)], START, END)
 
+    incidents = result.incidents
     assert len(incidents) == 1, [i.title for i in incidents]
     (incident,) = incidents
     assert incident.root_cause_service == FAULTY and incident.services == [FAULTY]
     assert JUMP <= incident.detected_at <= JUMP + timedelta(minutes=10)
     kinds = Counter("count" if r["params"]["query"].startswith("sum by") else "lines"
                     for r in loki.requests)
-    checks = 180
+    checks = result.checks
+    assert checks == 180
     assert kinds["count"] == checks  # one aggregated query per check
     assert checks <= kinds["lines"] <= checks + 10  # raw lines, and a few samples
 

@@ -5,23 +5,29 @@ when OPENSEARCH_URL is set, against a real cluster."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
+import yaml
+from typer.testing import CliRunner
 
+from oasis.cli import app
+from oasis.monitor.backtest import backtest
 from oasis.signals import Level
 from oasis.sources import SourceUnavailable, open_source
 from oasis.sources.opensearch import OpenSearchReader
 from oasis.sources.settings import OpenSearchSource
 from tests.fakes.opensearch import FakeSearch
-from tests.logfleet import END, FAULTY, JUMP, SERVICES, START, Line, detect, fleet
+from tests.logfleet import END, FAULTY, JUMP, SERVICES, START, Line, fleet
 from tests.servers import free_port, serving
 
 ECS_MAPPING = {"@timestamp": "date", "service.name": "keyword", "log.level": "keyword",
@@ -178,7 +184,7 @@ def test_a_long_window_is_read_in_slices_of_about_a_page(served, search, lines):
             ranges.append((window["gte"], window["lt"]))
     assert ranges[0] == (_ms(START), _ms(START + timedelta(hours=1)))
     assert ranges[-1][1] == _ms(END)
-    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in pairwise(ranges))
     assert len(search.requests) < 2 * len(ranges)  # about a page per slice
 
 
@@ -337,14 +343,32 @@ def test_the_fake_refuses_searches_that_pull_every_document(served, search):
 @pytest.mark.parametrize("preset", ["ecs", "prototype"])
 def test_detection_over_the_history_finds_the_one_incident(served, search, preset):
     reader = reader_for(served, **(PROTOTYPE if preset == "prototype" else {}))
-    incidents = detect(reader)
+    result = backtest([reader], START, END)
 
+    incidents = result.incidents
     assert len(incidents) == 1, [i.title for i in incidents]
     (incident,) = incidents
     assert incident.root_cause_service == FAULTY and incident.services == [FAULTY]
     assert JUMP <= incident.detected_at <= JUMP + timedelta(minutes=10)
     per_check = 4 if preset == "prototype" else 3
+    assert result.checks == 180
     assert 180 * per_check <= len(search.requests) <= 180 * per_check + 10
+
+
+def test_replay_source_takes_the_preset_from_the_config(served, search, tmp_path):
+    """`oasis replay --source opensearch=URL` with the prototype preset in the config's
+    `sources:` entry: the one incident, as JSON."""
+    config = tmp_path / "oasis.yaml"
+    config.write_text(yaml.safe_dump({"sources": [{"kind": "opensearch", "url": "http://x",
+                                                   **PROTOTYPE}]}))
+    result = CliRunner().invoke(app, [
+        "replay", "--source", f"opensearch={served[1]}", "--start", iso(START),
+        "--end", iso(END), "--json"],
+        env={"OASIS_DATA_DIR": str(tmp_path / "data"), "OASIS_CONFIG": str(config)})
+    assert result.exit_code == 0, result.output
+    (incident,) = json.loads(result.stdout)
+    assert incident["root_cause_service"] == FAULTY
+    assert {r["index"] for r in search.requests} == {"app-logs-logs", "app-logs-metrics"}
 
 
 # -- a real cluster --------------------------------------------------------------------------
