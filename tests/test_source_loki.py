@@ -17,7 +17,7 @@ import pytest
 from oasis.monitor.backtest import backtest
 from oasis.signals import Level
 from oasis.sources import SourceUnavailable, open_source
-from oasis.sources.lines import to_nanoseconds
+from oasis.sources.lines import from_nanoseconds, level_of_line, line_fields, to_nanoseconds
 from oasis.sources.loki import LokiReader, _evaluations
 from oasis.sources.settings import LokiSource
 from tests.fakes.loki import FakeLoki
@@ -337,3 +337,28 @@ def test_live_loki_push_and_read_back():
     assert [(r.level, r.trace_id) for r in raw] == [
         (Level.WARN, "t1"), (Level.ERROR, "t2"), (Level.ERROR, "t3")]
     assert [r.timestamp for r in raw] == [ts for ts, _, _ in entries[1:]]
+
+
+# -- lines -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("line", "level"), [
+    ('level=warning msg="disk \\"almost\\" full"', Level.WARN),
+    ('{"log": {"level": "crit"}, "message": "down"}', Level.FATAL),
+    ('{"severity": "E", "msg": "x"}', Level.ERROR),
+    ("2026-03-02 09:00:01,123 ERROR [main] boom", Level.ERROR),
+    ("WARNING:root:low memory", Level.WARN),
+    ("[error] upstream closed", Level.ERROR),
+    ("request had 0 errors", None),  # a word in the text is not a level statement
+])
+def test_the_level_a_line_states(line, level):
+    assert level_of_line(line, line_fields(line)) == level
+
+
+def test_line_fields_and_nanoseconds():
+    assert line_fields('level=info msg="a \\"b\\" c" trace_id=abc empty=') == {
+        "level": "info", "msg": 'a "b" c', "trace_id": "abc", "empty": ""}
+    assert line_fields('{"trace": {"id": "t1"}, "n": 3}') == {"trace.id": "t1", "n": 3}
+    assert line_fields("plain text") == {}
+    ts = from_nanoseconds("1772442000123456789")
+    assert ts == datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=UTC)
+    assert to_nanoseconds(ts) == 1772442000123456000
