@@ -92,8 +92,20 @@ class LokiSource(_SourceBase):
         default_factory=lambda: ["level", "detected_level", "severity"],
         description="Labels holding the level, first present wins.")
     org_id: str | None = Field(None, description="X-Scope-OrgID for a multi-tenant Loki.")
-    sample_lines: int = Field(500, ge=0, description="Warning and error lines read per "
-                              "check for templates and the call graph.")
+    sample_lines: int = Field(500, ge=0, le=5000, description="Warning and error lines read "
+                              "per check for templates and the call graph (Loki's "
+                              "`max_entries_limit_per_query` is 5000 by default).")
+    parser: Literal["logfmt", "json"] | None = Field(
+        None, description="Parse each line server-side in the count queries, so a level "
+        "(and `error_type_label`) inside the line becomes a label. For streams with no "
+        "level label on a Loki without `detected_level`; Loki then parses every line.")
+    error_type_label: str | None = Field(
+        None, description="Label (or field extracted by `parser`) naming the error type; "
+        "unset, counts by error type are not asked (the new-error-type check sees none).")
+    raw_filter: Literal["line", "labels"] = Field(
+        "line", description="How warning and error lines are picked: `line`, a regex on "
+        "the text (warn|error|exception|fatal|crit|panic); `labels`, a filter on "
+        "`level_labels` (for lines whose text names no level, as OTLP bodies).")
 
 
 class OpenSearchSource(_SourceBase):
@@ -104,8 +116,19 @@ class OpenSearchSource(_SourceBase):
                                "`service`.")
     level_field: str = Field("log.level", description="ECS; the prototype's is `level`.")
     message_field: str = Field("message")
-    sample_lines: int = Field(500, ge=0, description="Warning and error lines read per "
-                              "check for templates and the call graph.")
+    error_type_field: str | None = Field(
+        "error.type", description="Keyword field of the error type (ECS); the prototype's "
+        "is `error_type`; unset: no counts by error type.")
+    sample_lines: int = Field(500, ge=0, le=10_000, description="Warning and error lines "
+                              "read per check for templates and the call graph.")
+    page_size: int = Field(5000, ge=100, le=10_000, description="Buckets per composite "
+                           "aggregation page (below `search.max_buckets`).")
+    metrics_index: str | None = Field(
+        None, description="Index of metric documents, one value each (the prototype's "
+        "`app-logs-metrics`); unset: no metrics from this source.")
+    metric_name_field: str = Field("metric_name", description="Keyword field naming the "
+                                   "metric.")
+    metric_value_field: str = Field("metric_value", description="Numeric field of its value.")
 
 
 SourceSettings = Annotated[PrometheusSource | LokiSource | OpenSearchSource,
