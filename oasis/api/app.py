@@ -25,6 +25,7 @@ from oasis.api.routes import (
     health,
     incidents,
     links,
+    otlp,
     services,
     signals,
 )
@@ -32,6 +33,8 @@ from oasis.auth import AuthContext
 from oasis.auth.deps import current_principal
 from oasis.config import Settings, load_settings
 from oasis.incidents import IncidentStore
+from oasis.ingest import Ingestor
+from oasis.ingest.otlp.receiver import OtlpReceiver
 from oasis.knowledge import KnowledgeBase
 from oasis.monitor import Monitor
 from oasis.monitor.monitor import signals_now
@@ -58,6 +61,9 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
         app.state.store = store if store is not None else open_signal_store(settings)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         app.state.incidents = IncidentStore(settings.incident_db_url)
+        app.state.otlp = OtlpReceiver(
+            app.state.store, Ingestor(app.state.store, batch_size=settings.ingest.batch_size,
+                                      max_errors=settings.ingest.max_errors), settings.otlp)
         app.state.auth = AuthContext.open(settings.auth, app.state.incidents.engine)
         kit = build_response(settings, app.state.incidents, app.state.store, graph=lambda: (
             app.state.monitor.graph if hasattr(app.state, "monitor") else None))
@@ -76,7 +82,8 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
                                             knowledge=app.state.knowledge)
         except TriageNotConfigured as exc:
             app.state.triage_problem = str(exc)
-        tasks = [asyncio.create_task(_retention_loop(app))]
+        tasks = [asyncio.create_task(_retention_loop(app)),
+                 asyncio.create_task(_otlp_flush_loop(app))]
         if monitor:
             app.state.monitor = Monitor(app.state.store, app.state.incidents, settings.detect)
             tasks.append(asyncio.create_task(_monitor_loop(app)))
@@ -88,6 +95,7 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await run_in_threadpool(app.state.otlp.flush, force=True)
             if app.state.triage is not None:
                 app.state.triage.close()
             kit.close()
@@ -106,6 +114,7 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
     signed_in = [Depends(current_principal)]
     app.include_router(health.router)
     app.include_router(signals.router, dependencies=signed_in)
+    app.include_router(otlp.router, dependencies=signed_in)
     app.include_router(services.router, dependencies=signed_in)
     app.include_router(incidents.router, dependencies=signed_in)
     app.include_router(actions.router, dependencies=signed_in)
@@ -166,6 +175,17 @@ async def _respond_loop(app: FastAPI) -> None:
         except Exception:  # one failed pass must not stop the next
             log.exception("response pass failed")
         await asyncio.sleep(settings.respond.interval_seconds)
+
+
+async def _otlp_flush_loop(app: FastAPI) -> None:
+    """Store the OTLP receiver's span counts of each minute once it is complete."""
+    settings: Settings = app.state.settings
+    while True:
+        await asyncio.sleep(settings.otlp.flush_interval_seconds)
+        try:
+            await run_in_threadpool(app.state.otlp.flush)
+        except Exception:  # a failed pass must not stop later ones
+            log.exception("storing OTLP span counts failed")
 
 
 async def _retention_loop(app: FastAPI) -> None:
