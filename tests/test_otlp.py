@@ -35,6 +35,7 @@ from oasis.api import create_app
 from oasis.config import Settings
 from oasis.incidents import IncidentStore
 from oasis.monitor import Monitor
+from oasis.signals import CallEdge
 from oasis.store import DuckDBSignalStore
 from tests.helpers import T0, wait_until
 from tests.servers import serving
@@ -460,6 +461,32 @@ def test_spans_give_request_and_error_counts_and_a_cross_service_edge(
     incidents.close()
     assert monitor.graph.depends_on("frontend", "checkout")
     assert not monitor.graph.depends_on("checkout", "frontend")
+
+
+def test_json_spans_with_hex_parent_ids_give_an_edge(live: Live) -> None:
+    def spans(service: str, *items: dict) -> dict:
+        return {"resourceSpans": [{
+            "resource": {"attributes": [{"key": "service.name",
+                                         "value": {"stringValue": service}}]},
+            "scopeSpans": [{"spans": list(items)}]}]}
+
+    trace_id = "5b8efff798038103d269b633813fc60c"
+    call = {"traceId": trace_id, "spanId": "00f067aa0ba902b7", "name": "GET /stock",
+            "kind": 3, "startTimeUnixNano": _ns(1), "endTimeUnixNano": _ns(1.1),
+            "parentSpanId": "1111111111111111"}
+    served = {"traceId": trace_id, "spanId": "2222222222222222", "name": "GET /stock",
+              "parentSpanId": "00f067aa0ba902b7", "kind": 2,
+              "startTimeUnixNano": _ns(1), "endTimeUnixNano": _ns(1.05),
+              "attributes": [{"key": "http.status_code", "value": {"intValue": "500"}}]}
+    assert live.post_json("/v1/traces", spans("orders", call)).json() == {}
+    assert live.post_json("/v1/traces", spans("inventory", served)).json() == {}
+    edges = live.store.call_edges(T0, T0 + timedelta(hours=1))
+    assert edges == [CallEdge(T0 + timedelta(minutes=1), "orders", "inventory", 1)]
+    wait_until(lambda: live.metric_values("spans.error_ratio", "inventory"),
+               what="inventory's minute")
+    assert live.metric_values("spans.error_ratio", "inventory") == \
+        {T0 + timedelta(minutes=1): 1.0}
+    assert live.metric_values("spans.requests_per_minute", "orders") == {}  # a client span
 
 
 # -- auth ----------------------------------------------------------------------------------
