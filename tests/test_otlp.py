@@ -267,6 +267,16 @@ def test_partial_success_lists_rejected_records_and_keeps_the_good_ones(live: Li
     lines = live.store.read_logs(T0, T0 + timedelta(hours=1))
     assert [(x.message, x.level.value) for x in lines] == [
         ("good", "INFO"), ("observed only", "INFO"), ("warn text", "WARN")]
+    # What the ingest path's own checks refuse is counted too, at its place in the request.
+    far = str(8_000_000_000 * 10**9)  # the year 2223
+    r = live.post_json("/v1/logs", _json_logs("search", [
+        {"body": {"stringValue": "no time"}}, _json_log(4, "kept"),
+        {"timeUnixNano": far, "body": {"stringValue": "far"}}]))
+    partial = r.json()["partialSuccess"]
+    assert partial["rejectedLogRecords"] == "2"
+    assert "log record 3: timestamp" in partial["errorMessage"]
+    assert "outside 1970..2200" in partial["errorMessage"]
+    assert live.store.count("logs") == 4
     # Protobuf in, protobuf out: an exponential histogram is refused, the gauge kept.
     request = ExportMetricsServiceRequest()
     metrics = request.resource_metrics.add()

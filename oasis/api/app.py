@@ -95,7 +95,10 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await run_in_threadpool(app.state.otlp.flush, force=True)
+            try:  # the minutes of span counts still open
+                await run_in_threadpool(app.state.otlp.flush, force=True)
+            except Exception:
+                log.exception("storing the last OTLP span counts failed")
             if app.state.triage is not None:
                 app.state.triage.close()
             kit.close()

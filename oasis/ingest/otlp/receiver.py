@@ -69,6 +69,7 @@ class OtlpReceiver:
 
     def export_logs(self, request: ExportLogsServiceRequest) -> Outcome:
         records: list[dict[str, Any]] = []
+        numbers: list[int] = []  # each record's position in the request
         reasons: list[str] = []
         rejected = 0
         versions: dict[tuple[str, str], int] = {}
@@ -79,11 +80,12 @@ class OtlpReceiver:
                     reasons.append(f"log record {number}: {item.reason}")
                     continue
                 records.append(item.record)
+                numbers.append(number)
                 if item.origin is not None and item.origin.version:
                     sighting = (item.origin.service, item.origin.version)
                     versions[sighting] = min(item.ns, versions.get(sighting, item.ns))
         report = self._ingest(records, versions)
-        reasons += [f"log record {e.line}: {e.reason}" for e in report.errors]
+        reasons += [f"log record {numbers[e.line - 1]}: {e.reason}" for e in report.errors]
         return _outcome(rejected + report.rejected, reasons)
 
     def export_metrics(self, request: ExportMetricsServiceRequest) -> Outcome:

@@ -18,10 +18,12 @@ class OtlpSettings(BaseModel):
     max_series: int = Field(100_000, ge=1, description=(
         "Cumulative series remembered (for their previous value); the least recently "
         "seen are forgotten first."))
-    span_settle_seconds: float = Field(30.0, ge=0, description=(
+    span_settle_seconds: float = Field(10.0, ge=0, description=(
         "A minute's span counts are written once spans ending this long after the minute "
-        "have arrived (and the minute has been quiet for `span_quiet_seconds`)..."))
-    span_quiet_seconds: float = Field(5.0, ge=0, description=(
+        "have arrived (and the minute has been quiet for `span_quiet_seconds`)... Keep "
+        "the two well under the monitor's 30 s settle time, or detection may read the "
+        "minute before its counts are written."))
+    span_quiet_seconds: float = Field(2.0, ge=0, description=(
         "...seconds of wall-clock time without a new span for that minute."))
     span_idle_seconds: float = Field(60.0, gt=0, description=(
         "A minute without new spans for this long is written whatever the spans' clock "
