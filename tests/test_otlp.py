@@ -455,7 +455,7 @@ def test_spans_give_request_and_error_counts_and_a_cross_service_edge(
         ratios = live.metric_values("spans.error_ratio", service)
         if sum(requests.values()) < 10:
             return None
-        return sum(requests.values()), sum(ratios[m] * n for m, n in requests.items())
+        return sum(requests.values()), round(sum(ratios[m] * n for m, n in requests.items()))
 
     assert wait_until(lambda: counts("frontend"), what="frontend's counts") == (10, 0)
     assert wait_until(lambda: counts("checkout"), what="checkout's counts") == (10, 4)
