@@ -25,6 +25,7 @@ from oasis.approve.settings import ApproveSettings
 from oasis.audit.settings import AuditSettings
 from oasis.auth.settings import AuthSettings
 from oasis.detect.settings import DetectSettings
+from oasis.ingest.otlp.settings import OtlpSettings
 from oasis.knowledge.settings import KnowledgeSettings
 from oasis.notify.settings import NotifySettings
 from oasis.remediate.settings import RemediateSettings
@@ -82,6 +83,7 @@ class Settings(BaseSettings):
                            description="Where every embedded database lives.")
     store: StoreSettings = Field(default_factory=StoreSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    otlp: OtlpSettings = Field(default_factory=OtlpSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     detect: DetectSettings = Field(default_factory=DetectSettings)
     remediate: RemediateSettings = Field(default_factory=RemediateSettings)

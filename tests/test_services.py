@@ -90,7 +90,7 @@ def test_the_loops_run_the_dispatcher_always_and_the_responder_with_the_monitor(
         finally:
             services.close()
 
-    base = {"retention pass", "notification dispatch"}
+    base = {"retention pass", "notification dispatch", "OTLP span counts"}
     assert asyncio.run(loop_names(False)) == base
     assert asyncio.run(loop_names(True)) == base | {"detection check", "response pass"}
 

@@ -96,8 +96,9 @@ def _silent_root(ranking: list[Candidate],
 def _severity(symptoms: Sequence[Anomaly], graph: CallGraph, services: list[str]) -> Severity:
     erroring = {a.service for a in symptoms if a.detector in ERROR_DETECTORS}
     # An entry point (nothing affected depends... nothing at all calls it) failing is users.
-    entry = [s for s in erroring if not any(graph.depends_on(o, s) for o in graph.traces_with)]
-    if len(erroring) >= 3 or (entry and any(graph.traces_with)):
+    traced = graph.traced_services()
+    entry = [s for s in erroring if not any(graph.depends_on(o, s) for o in traced)]
+    if len(erroring) >= 3 or (entry and traced):
         return Severity.CRITICAL
     if erroring:
         return Severity.HIGH

@@ -18,6 +18,7 @@ from oasis.api.routes import (
     health,
     incidents,
     links,
+    otlp,
     services,
     signals,
 )
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
     app.include_router(health.router)
     app.include_router(health.metrics_router, dependencies=signed_in)
     app.include_router(signals.router, dependencies=signed_in)
+    app.include_router(otlp.router, dependencies=signed_in)
     app.include_router(services.router, dependencies=signed_in)
     app.include_router(incidents.router, dependencies=signed_in)
     app.include_router(actions.router, dependencies=signed_in)
@@ -81,7 +83,7 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
 # The parts of `Services` the console's pages, some routes and the tests read straight
 # off `app.state`; the same objects as `app.state.services.<name>`.
 PUBLISHED = ("settings", "store", "incidents", "auth", "knowledge", "response", "responder",
-             "actions", "signer", "ledger", "executors", "outbox", "triage")
+             "actions", "signer", "ledger", "executors", "outbox", "triage", "otlp")
 
 
 def publish(app: FastAPI, opened: Services) -> None:

@@ -1,8 +1,9 @@
 """Who calls whom, learned from the signals themselves.
 
-Two kinds of evidence: requests' shared `trace_id`s (a caller is present in every trace
-its callee is, and logs after it, since a span is logged when it completes), and error
-lines that name another service (`call to inventory-service failed`). The relation is
+Three kinds of evidence: requests' shared `trace_id`s (a caller is present in every trace
+its callee is, and logs after it, since a span is logged when it completes), error lines
+that name another service (`call to inventory-service failed`), and calls seen in traces
+(a span whose parent span is another service's, from OTLP: direct proof). The relation is
 "depends on", transitive: the frontend depends on the database service behind the API.
 """
 
@@ -12,7 +13,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from oasis.signals.model import LogRecord
+from oasis.signals.model import CallEdge, LogRecord
 
 # Attributes (OpenTelemetry's semantic conventions first) that name the dependency a log
 # line is about; `db.system` (a kind, "postgresql") is the last resort.
@@ -29,6 +30,8 @@ class CallGraph:
         self.together: Counter[tuple[str, str]] = Counter()
         self.logs_after: Counter[tuple[str, str]] = Counter()
         self.named: Counter[tuple[str, str]] = Counter()
+        self.calls: Counter[tuple[str, str]] = Counter()
+        self._callees: dict[str, set[str]] = defaultdict(set)
         self._pattern: re.Pattern[str] | None = None
         self._pattern_for: frozenset[str] = frozenset()
 
@@ -56,6 +59,29 @@ class CallGraph:
                         self.together[(a, b)] += 1
                         if ta >= tb:
                             self.logs_after[(a, b)] += 1
+
+    def learn_calls(self, edges: Iterable[CallEdge]) -> None:
+        """Add calls seen in traces: each is a direct dependency of its caller."""
+        for edge in edges:
+            if edge.caller != edge.callee and edge.calls > 0:
+                self.calls[(edge.caller, edge.callee)] += edge.calls
+                self._callees[edge.caller].add(edge.callee)
+
+    def traced_services(self) -> set[str]:
+        """Services seen in traces, through logs' trace ids or calls."""
+        return set(self.traces_with) | {s for pair in self.calls for s in pair}
+
+    def calls_reach(self, caller: str, callee: str) -> bool:
+        """Whether calls seen in traces lead from `caller` to `callee`, directly or not."""
+        seen, todo = {caller}, [caller]
+        while todo:
+            for nxt in self._callees.get(todo.pop(), ()):
+                if nxt == callee:
+                    return True
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return False
 
     def services_named(self, log: LogRecord, known: frozenset[str]) -> list[str]:
         callee = log.attributes.get("callee") if log.attributes else None
@@ -88,6 +114,8 @@ class CallGraph:
         """Whether requests to `caller` (directly or not) need `callee`."""
         if caller == callee:
             return False
+        if self.calls and self.calls_reach(caller, callee):
+            return True
         if self.named[(caller, callee)] >= 2 and \
                 self.named[(caller, callee)] > 2 * self.named[(callee, caller)]:
             return True

@@ -125,6 +125,7 @@ class Monitor:
                 series = self.silent_errors[line.service][dependency]
                 series[minute] = series.get(minute, 0) + 1
         self.graph.learn(lines, known)
+        self.graph.learn_calls(self.signals.call_edges(start, end))
 
     def _propagated_share(self, minute: int) -> dict[str, float]:
         share = {}

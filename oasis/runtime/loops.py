@@ -85,6 +85,12 @@ def dispatch_pass(services: Services) -> int:
     return len(services.dispatcher.dispatch())
 
 
+def otlp_flush_pass(services: Services, *, force: bool = False) -> int:
+    """Store the OTLP receiver's span counts of each complete minute (all with `force`,
+    at shutdown); how many records."""
+    return services.otlp.flush(force=force)
+
+
 def retention_pass(services: Services) -> None:
     result = services.store.apply_retention(datetime.now(UTC))
     if result.logs or result.metrics or result.deployments:
@@ -100,6 +106,7 @@ def dispatch_interval(services: Services) -> float:
 class Loops:
     tasks: list[asyncio.Task]
     stopping: asyncio.Event
+    services: Services
 
     async def stop(self, timeout: float = 20.0) -> None:
         """Stop after the passes under way (waiting up to `timeout`), so nothing runs
@@ -113,6 +120,10 @@ class Loops:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        try:  # the minutes of span counts still open
+            await asyncio.to_thread(otlp_flush_pass, self.services, force=True)
+        except Exception:
+            log.exception("storing the last OTLP span counts failed")
 
 
 def start_loops(services: Services) -> Loops:
@@ -125,6 +136,8 @@ def start_loops(services: Services) -> Loops:
          lambda: retention_pass(services)),
         ("notification dispatch", dispatch_interval(services),
          lambda: dispatch_pass(services)),
+        ("OTLP span counts", settings.otlp.flush_interval_seconds,
+         lambda: otlp_flush_pass(services)),
     ]
     if services.monitor is not None:
         check = settings.detect.check_interval_seconds
@@ -137,7 +150,7 @@ def start_loops(services: Services) -> Loops:
         ]
     tasks = [asyncio.create_task(_every(interval, step, what, stopping), name=what)
              for what, interval, step in runs]
-    return Loops(tasks, stopping)
+    return Loops(tasks, stopping, services)
 
 
 async def _every(interval: float, step: Callable[[], object], what: str,

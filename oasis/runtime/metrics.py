@@ -44,6 +44,8 @@ class SelfMetrics:
         self.duplicates = Counter("oasis_records_duplicate",
                                   "Records skipped as already stored (same id).", ["path"],
                                   registry=r)
+        self.otlp_requests = Counter("oasis_otlp_requests", "OTLP export requests answered "
+                                     "200, by signal.", ["signal"], registry=r)
         self.cycle = Histogram("oasis_detection_cycle_seconds",
                                "Duration of one detection check.", registry=r,
                                buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60))

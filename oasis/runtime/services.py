@@ -18,6 +18,8 @@ from oasis.audit import AuditLog
 from oasis.auth import AuthContext
 from oasis.config import Settings
 from oasis.incidents import IncidentStore
+from oasis.ingest import Ingestor
+from oasis.ingest.otlp.receiver import OtlpReceiver
 from oasis.knowledge import KnowledgeBase
 from oasis.monitor import Monitor
 from oasis.notify import Outbox
@@ -52,6 +54,7 @@ class Services:
     # What detection and verification read: the store, plus the configured sources.
     signals: SignalStore
     metrics: SelfMetrics
+    otlp: OtlpReceiver
     _closing: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
 
     # The response side's parts, as the routes ask for them.
@@ -140,5 +143,8 @@ def open_services(settings: Settings, *, store: SignalStore | None = None,
                        kit.audit)
         metrics = SelfMetrics()
         metrics.watch(incidents, kit.outbox, lambda: signals)
+        otlp = OtlpReceiver(store, Ingestor(store, batch_size=settings.ingest.batch_size,
+                                            max_errors=settings.ingest.max_errors),
+                            settings.otlp)
         return Services(settings, store, incidents, auth, kit, knowledge, triage, problem,
-                        detector, act, signals, metrics, closing.pop_all())
+                        detector, act, signals, metrics, otlp, closing.pop_all())

@@ -2,6 +2,7 @@
 
 from oasis.signals.model import (
     ERROR_LEVELS,
+    CallEdge,
     DeploymentRecord,
     Level,
     LogRecord,
@@ -14,6 +15,7 @@ from oasis.signals.parse import RecordError, parse_line, parse_record, parse_tim
 
 __all__ = [
     "ERROR_LEVELS",
+    "CallEdge",
     "DeploymentRecord",
     "Level",
     "LogRecord",

@@ -106,6 +106,17 @@ class DeploymentRecord:
 Signal = LogRecord | MetricRecord | DeploymentRecord
 
 
+@dataclass(frozen=True, slots=True)
+class CallEdge:
+    """Calls from one service to another in one minute, seen in traces: spans of `callee`
+    whose parent span is one of `caller`'s (OTLP traces, docs/otlp.md)."""
+
+    bucket: datetime
+    caller: str
+    callee: str
+    calls: int
+
+
 def utc_iso(ts: datetime) -> str:
     """Format an aware datetime as ISO 8601 in UTC with a `Z` suffix.
 

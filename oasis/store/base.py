@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
-from oasis.signals import DeploymentRecord, Level, LogRecord, Signal
+from oasis.signals import CallEdge, DeploymentRecord, Level, LogRecord, Signal
 from oasis.store.batch import SignalBatch
 
 LogGroup = Literal["level", "error_type"]
@@ -136,6 +136,14 @@ class SignalStore(Protocol):
         limit: int = 100_000,
     ) -> list[LogRecord]:
         """Log lines of the window (optionally only some levels), oldest first."""
+        ...
+
+    def append_call_edges(self, edges: Sequence[CallEdge]) -> None:
+        """Store calls between services seen in traces (rows add up; no ids)."""
+        ...
+
+    def call_edges(self, start: datetime, end: datetime) -> list[CallEdge]:
+        """Calls per minute, caller and callee in the window, oldest first."""
         ...
 
     def latest_timestamp(self) -> datetime | None:

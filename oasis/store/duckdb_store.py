@@ -19,7 +19,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from oasis.signals import ERROR_LEVELS, DeploymentRecord, Level, LogRecord, Signal
+from oasis.signals import ERROR_LEVELS, CallEdge, DeploymentRecord, Level, LogRecord, Signal
 from oasis.store.base import (
     AppendResult,
     LogCount,
@@ -28,7 +28,7 @@ from oasis.store.base import (
     RetentionResult,
     ServiceSummary,
 )
-from oasis.store.batch import SignalBatch
+from oasis.store.batch import TIMESTAMP, SignalBatch
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS logs (
@@ -43,6 +43,11 @@ CREATE TABLE IF NOT EXISTS metrics (
 CREATE TABLE IF NOT EXISTS deployments (
     id VARCHAR, ts TIMESTAMP NOT NULL, service VARCHAR NOT NULL, version VARCHAR NOT NULL,
     previous_version VARCHAR, author VARCHAR, description VARCHAR, attributes VARCHAR
+);
+-- Calls between services seen in traces, per minute (oasis.ingest.otlp.spans).
+CREATE TABLE IF NOT EXISTS call_edges (
+    ts TIMESTAMP NOT NULL, caller VARCHAR NOT NULL, callee VARCHAR NOT NULL,
+    calls BIGINT NOT NULL
 );
 -- Client-given ids already stored, so that re-sending a batch stores nothing twice.
 CREATE TABLE IF NOT EXISTS signal_ids (id VARCHAR NOT NULL, ts TIMESTAMP NOT NULL);
@@ -149,6 +154,18 @@ class DuckDBSignalStore:
         finally:
             self._con.unregister("batch")
 
+    def append_call_edges(self, edges: Sequence[CallEdge]) -> None:
+        if not edges:
+            return
+        table = pa.table({
+            "ts": pa.array([_naive(e.bucket) for e in edges], TIMESTAMP),
+            "caller": pa.array([e.caller for e in edges], pa.string()),
+            "callee": pa.array([e.callee for e in edges], pa.string()),
+            "calls": pa.array([e.calls for e in edges], pa.int64()),
+        })
+        with self._lock:
+            self._insert("call_edges", table)
+
     def apply_retention(self, now: datetime) -> RetentionResult:
         if self.retention is None:
             return RetentionResult(cutoff=datetime.min.replace(tzinfo=UTC), logs=0, metrics=0,
@@ -156,7 +173,7 @@ class DuckDBSignalStore:
         cutoff = now - self.retention
         deleted = {}
         with self._lock:
-            for table in ("logs", "metrics", "deployments", "signal_ids"):
+            for table in ("logs", "metrics", "deployments", "signal_ids", "call_edges"):
                 row = self._con.execute(
                     f"DELETE FROM {table} WHERE ts < ?", [_naive(cutoff)]
                 ).fetchone()
@@ -260,6 +277,17 @@ class DuckDBSignalStore:
                       _attrs(attrs), rid)
             for ts, svc, level, msg, et, host, trace, span, attrs, rid in self._query(sql, params)
         ]
+
+    def call_edges(self, start: datetime, end: datetime) -> list[CallEdge]:
+        where, params = _window(start, end, None)
+        sql = f"""
+            SELECT time_bucket(INTERVAL '60 seconds', ts) AS bucket, caller, callee,
+                   sum(calls)
+            FROM call_edges WHERE {where}
+            GROUP BY ALL ORDER BY bucket, caller, callee
+        """
+        return [CallEdge(_aware(b), caller, callee, int(n))
+                for b, caller, callee, n in self._query(sql, params)]
 
     def latest_timestamp(self) -> datetime | None:
         rows = self._query("SELECT max(ts) FROM (SELECT max(ts) AS ts FROM logs UNION ALL "

@@ -26,22 +26,24 @@ MAX_LABEL = 21  # characters of a service name inside its box
 @dataclass(frozen=True, slots=True)
 class Edge:
     """`caller` depends on `callee`: in `traces` traces together (the caller logging
-    last), and named by `named` of the caller's error lines. `via`: the services an
-    indirect dependency goes through (empty for a direct call)."""
+    last), and named by `named` of the caller's error lines; `calls` seen in traces (OTLP
+    spans). `via`: the services an indirect dependency goes through (empty for a direct
+    call)."""
 
     caller: str
     callee: str
     traces: int
     named: int
     via: tuple[str, ...]
+    calls: int = 0
 
 
 def current_graph(learned: CallGraph | None, store: SignalStore, now: datetime | None,
                   services: Iterable[str]) -> tuple[CallGraph, str]:
     """Detection's graph when it has learned something, else one learned now from the
     newest logs; with a sentence saying which."""
-    if learned is not None and (learned.traces_with or learned.named):
-        return learned, "learned by detection from trace ids and error messages"
+    if learned is not None and (learned.traces_with or learned.named or learned.calls):
+        return learned, "learned by detection from traces, trace ids and error messages"
     graph = CallGraph()
     if now is not None:
         lines = store.read_logs(now - LOOKBACK, now + timedelta(seconds=1), limit=MAX_LINES)
@@ -55,7 +57,8 @@ def learned_edges(graph: CallGraph, services: Iterable[str]) -> list[Edge]:
     pairs = graph.edges(services)
     linked = set(pairs)
     return [Edge(a, c, graph.together[(a, c)], graph.named[(a, c)],
-                 tuple(b for (x, b) in pairs if x == a and (b, c) in linked))
+                 tuple(b for (x, b) in pairs if x == a and (b, c) in linked),
+                 graph.calls[(a, c)])
             for a, c in pairs]
 
 
@@ -108,7 +111,7 @@ def _arrow(e: Edge, at: dict[str, tuple[int, int]]) -> str:
     if tx <= cx:  # a call back up the chain (a cycle): leave and enter by the box's bottom
         x1, y1, x2, y2 = cx + NODE_W // 2, cy + NODE_H, tx + NODE_W // 2, ty + NODE_H
     lx, ly = round(x1 + 0.6 * (x2 - x1)), round(y1 + 0.6 * (y2 - y1)) - 3
-    count = e.traces or e.named
+    count = e.calls or e.traces or e.named
     label = f"{e.caller} → {e.callee}: {count_text(e)}"
     return (f'<g class="edge" data-edge="{escape(e.caller)}->{escape(e.callee)}">'
             f'<title>{escape(label)}</title>'
@@ -127,6 +130,10 @@ def _node(name: str, xy: tuple[int, int], state: str) -> str:
 
 
 def count_text(e: Edge) -> str:
+    if e.calls:
+        return f"{e.calls} call{'s' if e.calls != 1 else ''} in traces"
+    if not e.traces and not e.named:
+        return "calls in traces"  # indirect: through services it calls
     if e.traces:
         return f"{e.traces} trace{'s' if e.traces != 1 else ''}"
     return f"{e.named} error line{'s' if e.named != 1 else ''} naming it"

@@ -72,7 +72,7 @@ async def post_signals(
             "or application/json",
         )
     limit = int(settings.ingest.max_body_mb * 1024 * 1024)
-    body = await _read_body(request, limit)
+    body = await read_body(request, limit)
     try:
         report = await run_in_threadpool(ingestor.ingest_body, body)
     except BodyError as exc:
@@ -85,7 +85,7 @@ async def post_signals(
     return payload
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
     too_large = HTTPException(
         413, f"body is larger than {limit} bytes"
     )
