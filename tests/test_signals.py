@@ -209,3 +209,39 @@ def test_one_webhook_signature() -> None:
     assert sign_body("s3cret", body) == expected
     assert verify_body("s3cret", body, expected)
     assert not verify_body("other", body, expected)
+
+
+def test_one_signed_token() -> None:
+    from datetime import timedelta
+
+    from oasis.signals.signing import TokenExpired, TokenForged, TokenMalformed, TokenSigner
+
+    now = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
+    signer = TokenSigner(b"k" * 32)
+    token = signer.sign({"who": "ana"}, now + timedelta(minutes=5))
+    assert signer.verify(token, now=now) == {"who": "ana", "e": int(now.timestamp()) + 300}
+    with pytest.raises(TokenExpired) as expired:
+        signer.verify(token, now=now + timedelta(minutes=5))
+    assert expired.value.expires_at == now + timedelta(minutes=5)
+    with pytest.raises(TokenForged):
+        TokenSigner(b"x" * 32).verify(token, now=now)
+    body, mac = token.split(".")
+    other = signer.sign({"who": "root"}, now + timedelta(minutes=5)).split(".")[0]
+    for forged in (f"{other}.{mac}", ".", "!!!.???"):
+        with pytest.raises(TokenForged):
+            signer.verify(forged, now=now)
+    for junk in ("", "a.b.c", body):
+        with pytest.raises(TokenMalformed):
+            signer.verify(junk, now=now)
+    with pytest.raises(ValueError, match="the link key must be at least 16 bytes"):
+        TokenSigner(b"short", "link key")
+
+
+def test_one_secret_store(tmp_path) -> None:
+    from oasis.state import state_engine, stored_secret
+
+    engine = state_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    first = stored_secret(engine, "a")
+    assert len(first) >= 32 and stored_secret(engine, "a") == first
+    assert stored_secret(engine, "b") != first
+    engine.dispose()
