@@ -245,3 +245,38 @@ def test_one_secret_store(tmp_path) -> None:
     assert len(first) >= 32 and stored_secret(engine, "a") == first
     assert stored_secret(engine, "b") != first
     engine.dispose()
+
+
+def test_one_retry_policy() -> None:
+    import random
+
+    from oasis.signals.retry import Backoff, retryable_status, with_retries
+
+    capped = Backoff(0.5, 2.0)
+    assert [capped.delay(n) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 2.0]
+    jittered = Backoff(30, 3600, jitter=0.1)
+    assert all(30 <= jittered.delay(1, random.Random(n)) <= 33 for n in range(20))
+
+    slept: list[float] = []
+    answers = iter([OSError("down"), 503, 200])
+
+    def call() -> int:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    tried = with_retries(call, attempts=4, backoff=Backoff(0.5), retry_on=(OSError,),
+                         retry_if=retryable_status, sleep=slept.append)
+    assert (tried.ok, tried.result, tried.attempts, slept) == (True, 200, 3, [0.5, 1.0])
+
+    slept.clear()
+    failed = with_retries(lambda: 502, attempts=3, backoff=Backoff(1), retry_if=retryable_status,
+                          sleep=slept.append)
+    assert (failed.ok, failed.result, failed.attempts, slept) == (False, 502, 3, [1, 2])
+    with pytest.raises(KeyError):  # not retryable: at once
+        with_retries(lambda: {}["x"], attempts=3, backoff=Backoff(1), retry_on=(OSError,),
+                     sleep=slept.append)
+    assert slept == [1, 2]
+    assert [retryable_status(s) for s in (200, 404, 409, 429, 500, 503)] == [
+        False, False, False, True, True, True]
