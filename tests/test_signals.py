@@ -190,6 +190,14 @@ def test_one_zone_aware_parser_and_minute_floor() -> None:
         parse_aware("2026-11-23T04:00:00")
     with pytest.raises(ValueError, match="not an ISO 8601"):
         parse_aware("yesterday")
+    from oasis.signals.times import TimeFormatError, TimeRangeError
+
+    assert parse_aware(" 2026-11-23t04:00:00z ") == at
+    assert parse_aware("Mon, 23 Nov 2026 04:00:00 GMT", rfc2822=True) == at
+    with pytest.raises(TimeFormatError):
+        parse_aware("Mon, 23 Nov 2026 04:00:00 GMT")
+    with pytest.raises(TimeRangeError, match="outside 1970-2200"):
+        parse_aware("0001-01-01T00:00:00+01:00", years=(1970, 2200))
     plus_two = timezone(timedelta(hours=2))
     assert floor_minute(datetime(2026, 11, 23, 6, 0, 59, 999, tzinfo=plus_two)) == at
     assert floor_minute(datetime(2026, 11, 23, 6, 0, 59, tzinfo=plus_two)).tzinfo is UTC
