@@ -10,8 +10,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from oasis.agents.analyst import DeterministicAnalyst
-from oasis.agents.schema import Investigation, ProposedAction, RootCause, problems
+from oasis.analyze.analyst import DeterministicAnalyst
+from oasis.analyze.investigation import Investigation, ProposedAction, RootCause, problems
 from oasis.cli import app
 from oasis.incidents import Incident, Severity, Status
 from oasis.remediate.catalog import ActionKind, Risk

@@ -30,7 +30,7 @@ from oasis.agents.safety import (
     untrusted,
     untrusted_lines,
 )
-from oasis.agents.schema import evidence_ids
+from oasis.analyze.investigation import evidence_ids
 from oasis.detect.graph import CallGraph
 from oasis.detect.templates import TemplateMiner
 from oasis.incidents.store import IncidentStore

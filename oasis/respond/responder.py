@@ -19,7 +19,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from oasis.agents.analyst import Analyst, DeterministicAnalyst, Outcome
+from oasis.analyze.analyst import DeterministicAnalyst
+from oasis.analyze.investigation import Analyst, Outcome
 from oasis.approve import LinkSigner, auto_approval, expiry
 from oasis.approve.settings import ApproveSettings
 from oasis.audit import AuditLog
