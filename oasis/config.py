@@ -29,6 +29,7 @@ from oasis.knowledge.settings import KnowledgeSettings
 from oasis.notify.settings import NotifySettings
 from oasis.remediate.settings import RemediateSettings
 from oasis.respond.settings import RespondSettings
+from oasis.signals.errors import InvalidInput
 from oasis.slack.verify import SlackSettings
 from oasis.triage.settings import TriageSettings
 
@@ -118,7 +119,7 @@ class Settings(BaseSettings):
         return env_settings, init_settings
 
 
-class ConfigError(ValueError):
+class ConfigError(InvalidInput, ValueError):
     """The configuration file or variables are invalid; the message says where."""
 
 

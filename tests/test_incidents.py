@@ -273,12 +273,14 @@ def test_api_and_cli_show_incidents(settings, client, tmp_path) -> None:
     assert listed.status_code == 200 and [i["id"] for i in listed.json()] == ["inc-test-0"]
     one = client.get("/api/v1/incidents/inc-test-0").json()
     assert one["timeline"][0]["kind"] == "detected" and one["started_at"].endswith("Z")
-    assert client.get("/api/v1/incidents/nope").status_code == 404
+    missing = client.get("/api/v1/incidents/nope")
+    assert (missing.status_code, missing.json()) == (404, {"detail": "no incident 'nope'"})
     assert client.get("/api/v1/incidents", params={"status": "bogus"}).status_code == 422
     env = {"OASIS_DATA_DIR": str(settings.data_dir)}
     shown = runner.invoke(app, ["incidents", "show", "inc-test-0"], env=env)
     assert shown.exit_code == 0 and "incident 0" in shown.output
-    assert runner.invoke(app, ["incidents", "show", "nope"], env=env).exit_code == 1
+    shown_missing = runner.invoke(app, ["incidents", "show", "nope"], env=env)
+    assert shown_missing.exit_code == 1 and "no incident 'nope'" in shown_missing.output
     listed_cli = runner.invoke(app, ["incidents", "list", "--json"], env=env)
     assert [i["id"] for i in json.loads(listed_cli.stdout)] == ["inc-test-0"]
 

@@ -18,6 +18,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from oasis.signals.errors import OasisError
 from oasis.signals.signing import TokenExpired, TokenForged, TokenMalformed, TokenSigner
 from oasis.state import stored_secret
 
@@ -27,12 +28,11 @@ class Decision(StrEnum):
     REJECT = "reject"
 
 
-class LinkError(ValueError):
+class LinkError(OasisError, ValueError):
     """A link that cannot be used; `status` is the HTTP status to answer with."""
 
     def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status=status)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,13 +19,14 @@ import httpx
 
 from oasis.notify.message import Notification
 from oasis.notify.settings import NotifySettings, SmtpSettings, WebhookChannelSettings
+from oasis.signals.errors import Unavailable
 from oasis.signals.retry import retryable_status
 from oasis.signals.signing import SIGNATURE_HEADER, sign_body
 
 USER_AGENT = "oasis-notify/1"
 
 
-class DeliveryError(Exception):
+class DeliveryError(Unavailable):
     """A send failed; `retryable` says whether the same send may succeed later."""
 
     def __init__(self, message: str, retryable: bool) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from oasis.signals.errors import InvalidInput
 from oasis.signals.model import (
     LEVEL_ALIASES,
     DeploymentRecord,
@@ -34,7 +35,7 @@ MAX_ID_LENGTH = 256
 MAX_NAME_LENGTH = 256
 
 
-class RecordError(ValueError):
+class RecordError(InvalidInput, ValueError):
     """A record that cannot be accepted; the message says why."""
 
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import orjson
 
+from oasis.signals.errors import InvalidInput
+
 SIGNATURE_HEADER = "X-OASIS-Signature"
 MIN_SECRET_BYTES = 16
 
@@ -36,20 +38,26 @@ def verify_body(secret: str, body: bytes, signature: str) -> bool:
     return hmac.compare_digest(sign_body(secret, body).encode(), signature.encode())
 
 
-class TokenError(ValueError):
+class TokenError(InvalidInput, ValueError):
     """A token that cannot be used."""
 
 
 class TokenMalformed(TokenError):
     """Not a token: cut short, not base64, not JSON, or without an expiry."""
 
+    status = 400
+
 
 class TokenForged(TokenError):
     """Changed since it was signed, or signed with another key."""
 
+    status = 403
+
 
 class TokenExpired(TokenError):
     """Intact, but past its expiry."""
+
+    status = 410
 
     def __init__(self, message: str, expires_at: datetime) -> None:
         super().__init__(message)

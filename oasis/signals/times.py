@@ -13,11 +13,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from oasis.signals.errors import InvalidInput
+
 #: Years a real timestamp falls in; outside them it is a typo (and may overflow).
 PLAUSIBLE_YEARS = (1970, 2200)
 
 
-class TimeError(ValueError):
+class TimeError(InvalidInput, ValueError):
     """Text that is not an acceptable time; `text` is what was given."""
 
     def __init__(self, message: str, text: object = None) -> None:

@@ -13,6 +13,8 @@ import time
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from oasis.signals.errors import Unauthorized
+
 MAX_SKEW_SECONDS = 5 * 60
 SIGNATURE_HEADER = "X-Slack-Signature"
 TIMESTAMP_HEADER = "X-Slack-Request-Timestamp"
@@ -34,7 +36,7 @@ class SlackSettings(BaseModel):
         "Channel for messages whose owning team has no channel of its own."))
 
 
-class SignatureError(ValueError):
+class SignatureError(Unauthorized, ValueError):
     """The request is unsigned, wrongly signed or outside the five-minute window."""
 
 

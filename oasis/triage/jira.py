@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from oasis.signals.errors import Unavailable
 from oasis.signals.retry import Backoff, retryable_status, with_retries
 from oasis.triage.tickets import Ticket, TicketStatus
 
@@ -40,7 +41,7 @@ DEFAULT_STATUS_MAP: dict[str, str | None] = {
     TicketStatus.DISCHARGED.value: "Done"}
 
 
-class JiraError(RuntimeError):
+class JiraError(Unavailable, RuntimeError):
     """Jira refused or could not be reached; the message says which call and why."""
 
 
