@@ -8,6 +8,7 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from oasis.analyze.analyst import DeterministicAnalyst
@@ -82,6 +83,7 @@ def test_deterministic_analyst_fills_the_same_checked_structure() -> None:
     assert "gateway" in found.impact and found.root_cause.confidence > 0.5
 
 
+@pytest.mark.slow
 def test_eval_agents_scores_a_case_with_the_deterministic_analyst(tmp_path: Path) -> None:
     cases = tmp_path / "cases"
     cases.mkdir()

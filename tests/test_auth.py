@@ -138,6 +138,7 @@ def test_keys_of_a_disabled_user_stop_working(users: UserStore) -> None:
     assert users.verify_api_key(key) is None
 
 
+@pytest.mark.postgres
 def test_user_store_on_postgresql(postgres_url: str) -> None:
     engine = state_engine(postgres_url)
     try:

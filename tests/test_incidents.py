@@ -40,7 +40,7 @@ def make_incident(n: int = 0, services=("checkout",)) -> Incident:
                     last_seen_at=at, evidence=[{"summary": "errors"}])
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def incident_store(request, tmp_path) -> IncidentStore:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'state.db'}"
@@ -238,6 +238,7 @@ def bad_deploy_file(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_replay_prints_one_incident_with_root_cause_and_change(bad_deploy_file, tmp_path):
     bad = tmp_path / "bad.ndjson"
     bad.write_text('{"type": "log"}\nnot json\n')
@@ -257,6 +258,7 @@ def test_replay_prints_one_incident_with_root_cause_and_change(bad_deploy_file, 
     assert "bad.ndjson:2" in result.stderr
 
 
+@pytest.mark.slow
 def test_healthy_replay_opens_nothing(tmp_path) -> None:
     path = tmp_path / "none.ndjson"
     runner.invoke(app, ["simulate", "--scenario", "healthy_deploy", "--hours", "3", "--seed",

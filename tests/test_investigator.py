@@ -182,6 +182,7 @@ def test_specialist_cannot_widen_the_approval() -> None:
 
 
 
+@pytest.mark.slow
 def test_eval_agents_scores_a_model_over_http(tmp_path) -> None:
     import shutil
     from pathlib import Path
