@@ -282,6 +282,10 @@ def test_one_retry_policy() -> None:
     failed = with_retries(lambda: 502, attempts=3, backoff=Backoff(1), retry_if=retryable_status,
                           sleep=slept.append)
     assert (failed.ok, failed.result, failed.attempts, slept) == (False, 502, 3, [1, 2])
+    assert failed.problem(lambda status: f"HTTP {status}") == "HTTP 502"
+    down = with_retries(lambda: 1 // 0, attempts=1, backoff=Backoff(1),
+                        retry_on=(ZeroDivisionError,))
+    assert down.problem(str) == "ZeroDivisionError: integer division or modulo by zero"
     with pytest.raises(KeyError):  # not retryable: at once
         with_retries(lambda: {}["x"], attempts=3, backoff=Backoff(1), retry_on=(OSError,),
                      sleep=slept.append)

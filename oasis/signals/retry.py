@@ -54,6 +54,13 @@ class Tried(Generic[T]):
     error: BaseException | None
     attempts: int
 
+    def problem(self, describe: Callable[[T], str]) -> str:
+        """Why the last try failed: its exception as `Type: message`, or what `describe`
+        says of its result (e.g. `HTTP 503`)."""
+        if self.error is not None:
+            return f"{type(self.error).__name__}: {self.error or 'no detail'}"
+        return describe(self.result) if self.result is not None else "no result"
+
 
 def with_retries(call: Callable[[], T], *, attempts: int, backoff: Backoff,
                  retry_on: tuple[type[BaseException], ...] = (),

@@ -84,11 +84,10 @@ class SignalPoster:
                                      headers={"content-type": "application/x-ndjson"}),
             attempts=self.retries + 1, backoff=Backoff(0.5, 8.0), retry_on=(httpx.HTTPError,),
             retry_if=lambda resp: resp.status_code >= 500, sleep=self._sleep)
-        resp, exc = tried.result, tried.error
         if not tried.ok:
-            error = (f"{type(exc).__name__}: {exc}" if exc is not None
-                     else f"HTTP {resp.status_code}" if resp is not None else "")
-            raise ConnectionError(f"gave up sending to {self.endpoint}: {error}")
+            raise ConnectionError(f"gave up sending to {self.endpoint}: "
+                                  f"{tried.problem(lambda r: f'HTTP {r.status_code}')}")
+        resp = tried.result
         assert resp is not None
         if resp.status_code >= 400:
             raise RuntimeError(f"server refused batch: {resp.status_code} {resp.text[:300]}")

@@ -140,11 +140,10 @@ class JiraTracker:
                              retry_on=(httpx.HTTPError,),
                              retry_if=lambda r: retryable_status(r.status_code),
                              sleep=self._sleep)
-        response, exc = tried.result, tried.error
         if not tried.ok:
-            problem = (f"{type(exc).__name__}: {exc}" if exc is not None
-                       else f"HTTP {response.status_code}" if response is not None else "")
-            raise JiraError(f"{method} {path}: failed {self.retries} times ({problem})")
+            raise JiraError(f"{method} {path}: failed {self.retries} times "
+                            f"({tried.problem(lambda r: f'HTTP {r.status_code}')})")
+        response = tried.result
         assert response is not None
         if response.status_code >= 400:  # refused: asking again changes nothing
             raise JiraError(f"{method} {path}: HTTP {response.status_code} "

@@ -43,14 +43,9 @@ def send(client: httpx.Client, method: str, url: str, *, attempts: int,
     tried = with_retries(lambda: client.request(method, url, **kwargs), attempts=attempts,
                          backoff=Backoff(backoff_seconds), retry_on=(httpx.TransportError,),
                          retry_if=lambda response: response.status_code >= 500, sleep=sleep)
-    response, exc = tried.result, tried.error
-    if exc is not None:
-        return Reply(None, f"{type(exc).__name__}: {exc or 'no detail'}", tried.attempts)
-    assert response is not None
-    if not tried.ok:
-        return Reply(response, f"HTTP {response.status_code}: {detail_of(response)}",
-                     tried.attempts)
-    return Reply(response, None, tried.attempts)
+    error = None if tried.ok else tried.problem(
+        lambda response: f"HTTP {response.status_code}: {detail_of(response)}")
+    return Reply(tried.result, error, tried.attempts)
 
 
 def detail_of(response: httpx.Response, limit: int = 500) -> str:
