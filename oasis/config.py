@@ -30,6 +30,7 @@ from oasis.knowledge.settings import KnowledgeSettings
 from oasis.notify.settings import NotifySettings
 from oasis.remediate.settings import RemediateSettings
 from oasis.respond.settings import RespondSettings
+from oasis.signals.errors import InvalidInput
 from oasis.slack.settings import SlackSettings
 from oasis.sources.settings import SourceSettings
 from oasis.triage.settings import TriageSettings
@@ -125,7 +126,7 @@ class Settings(BaseSettings):
         return env_settings, init_settings
 
 
-class ConfigError(ValueError):
+class ConfigError(InvalidInput, ValueError):
     """The configuration file or variables are invalid; the message says where."""
 
 

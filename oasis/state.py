@@ -1,5 +1,5 @@
-"""The state database's engine and its time convention, shared by every table owner
-(incidents, actions, notifications, audit, approval links).
+"""The state database's engine, its time convention and its generated secrets, shared by
+every table owner (incidents, actions, notifications, audit, approval links, sessions).
 
 SQLite by default, PostgreSQL in production. Times are stored naive in UTC: SQLite has no
 zones and PostgreSQL's would shift on display; they come back aware.
@@ -7,6 +7,7 @@ zones and PostgreSQL's would shift on display; they come back aware.
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any, overload
 
@@ -50,3 +51,30 @@ def from_db(ts: None) -> None: ...
 def from_db(ts: datetime | None) -> datetime | None:
     """Aware UTC, as read back."""
     return ts.replace(tzinfo=UTC) if ts is not None else None
+
+
+_metadata = sa.MetaData()
+# One row per purpose ("approval_links", "session_cookies", "console_csrf").
+secrets_table = sa.Table(
+    "oasis_secrets", _metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
+)
+
+
+def stored_secret(engine: Engine, name: str) -> bytes:
+    """The generated key called `name`, created once per state database: every process
+    sharing the database gets the same one."""
+    _metadata.create_all(engine)
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(secrets_table.c.value)
+                           .where(secrets_table.c.name == name)).first()
+    if row is not None:
+        return row[0].encode()
+    try:
+        with engine.begin() as conn:
+            conn.execute(secrets_table.insert().values(name=name,
+                                                       value=secrets.token_urlsafe(32)))
+    except sa.exc.IntegrityError:  # another process made it first; use theirs
+        pass
+    return stored_secret(engine, name)

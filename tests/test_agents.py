@@ -8,10 +8,11 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
-from oasis.agents.analyst import DeterministicAnalyst
-from oasis.agents.schema import Investigation, ProposedAction, RootCause, problems
+from oasis.analyze.analyst import DeterministicAnalyst
+from oasis.analyze.investigation import Investigation, ProposedAction, RootCause, problems
 from oasis.cli import app
 from oasis.incidents import Incident, Severity, Status
 from oasis.remediate.catalog import ActionKind, Risk
@@ -82,6 +83,7 @@ def test_deterministic_analyst_fills_the_same_checked_structure() -> None:
     assert "gateway" in found.impact and found.root_cause.confidence > 0.5
 
 
+@pytest.mark.slow
 def test_eval_agents_scores_a_case_with_the_deterministic_analyst(tmp_path: Path) -> None:
     cases = tmp_path / "cases"
     cases.mkdir()

@@ -32,7 +32,7 @@ KINDS = [AuditKind.INCIDENT_DETECTED, AuditKind.ANALYSIS_CONCLUDED,
          AuditKind.NOTIFICATION_SENT, AuditKind.APPROVAL_GRANTED, AuditKind.ACTION_EXECUTED]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'state.db'}"

@@ -28,9 +28,8 @@ from oasis.auth import (
     parse_role,
     require,
 )
-from oasis.auth.sessions import stored_secret
 from oasis.cli import app as cli_app
-from oasis.state import state_engine
+from oasis.state import state_engine, stored_secret
 
 
 @pytest.fixture
@@ -139,6 +138,7 @@ def test_keys_of_a_disabled_user_stop_working(users: UserStore) -> None:
     assert users.verify_api_key(key) is None
 
 
+@pytest.mark.postgres
 def test_user_store_on_postgresql(postgres_url: str) -> None:
     engine = state_engine(postgres_url)
     try:
@@ -149,7 +149,7 @@ def test_user_store_on_postgresql(postgres_url: str) -> None:
         assert store.verify_api_key(key) == Principal("ana", Role.VIEWER, "api_key")
         store.revoke_api_key(key_id)
         assert store.verify_api_key(key) is None
-        assert stored_secret(engine) == stored_secret(engine)
+        assert stored_secret(engine, "sessions") == stored_secret(engine, "sessions")
     finally:
         engine.dispose()
 

@@ -34,7 +34,7 @@ from tests.browser_setup import chromium
 from tests.helpers import wait_until
 from tests.servers import free_port
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.browser]
 ROOT = Path(__file__).resolve().parents[1]
 SCREENS = ROOT / "bench" / "results" / "screens"
 RUNBOOK = ROOT / "tests" / "kb_docs" / "eks-upgrade.md"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
 from oasis.cli import app
@@ -11,6 +12,7 @@ from tests.servers import free_port
 runner = CliRunner()
 
 
+@pytest.mark.slow
 def test_demo_serves_streams_and_prints_where_to_look(tmp_path) -> None:
     port, control, smtp = free_port(), free_port(), free_port()
     stale = tmp_path / "demo" / "leftover.txt"

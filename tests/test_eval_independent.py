@@ -9,6 +9,7 @@ import pytest
 
 from oasis.monitor.evaluate import score_run
 
+pytestmark = pytest.mark.slow  # 5-8 s each: a fleet simulated and detected end to end
 START = datetime(2026, 11, 2, 6, tzinfo=UTC)
 
 

@@ -40,7 +40,7 @@ def make_incident(n: int = 0, services=("checkout",)) -> Incident:
                     last_seen_at=at, evidence=[{"summary": "errors"}])
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def incident_store(request, tmp_path) -> IncidentStore:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'state.db'}"
@@ -238,6 +238,7 @@ def bad_deploy_file(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_replay_prints_one_incident_with_root_cause_and_change(bad_deploy_file, tmp_path):
     bad = tmp_path / "bad.ndjson"
     bad.write_text('{"type": "log"}\nnot json\n')
@@ -257,6 +258,7 @@ def test_replay_prints_one_incident_with_root_cause_and_change(bad_deploy_file, 
     assert "bad.ndjson:2" in result.stderr
 
 
+@pytest.mark.slow
 def test_healthy_replay_opens_nothing(tmp_path) -> None:
     path = tmp_path / "none.ndjson"
     runner.invoke(app, ["simulate", "--scenario", "healthy_deploy", "--hours", "3", "--seed",
@@ -273,12 +275,14 @@ def test_api_and_cli_show_incidents(settings, client, tmp_path) -> None:
     assert listed.status_code == 200 and [i["id"] for i in listed.json()] == ["inc-test-0"]
     one = client.get("/api/v1/incidents/inc-test-0").json()
     assert one["timeline"][0]["kind"] == "detected" and one["started_at"].endswith("Z")
-    assert client.get("/api/v1/incidents/nope").status_code == 404
+    missing = client.get("/api/v1/incidents/nope")
+    assert (missing.status_code, missing.json()) == (404, {"detail": "no incident 'nope'"})
     assert client.get("/api/v1/incidents", params={"status": "bogus"}).status_code == 422
     env = {"OASIS_DATA_DIR": str(settings.data_dir)}
     shown = runner.invoke(app, ["incidents", "show", "inc-test-0"], env=env)
     assert shown.exit_code == 0 and "incident 0" in shown.output
-    assert runner.invoke(app, ["incidents", "show", "nope"], env=env).exit_code == 1
+    shown_missing = runner.invoke(app, ["incidents", "show", "nope"], env=env)
+    assert shown_missing.exit_code == 1 and "no incident 'nope'" in shown_missing.output
     listed_cli = runner.invoke(app, ["incidents", "list", "--json"], env=env)
     assert [i["id"] for i in json.loads(listed_cli.stdout)] == ["inc-test-0"]
 

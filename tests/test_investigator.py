@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
-from oasis.agents.analyst import DeterministicAnalyst, Outcome
 from oasis.agents.factory import replica_counter
 from oasis.agents.investigator import ModelAnalyst
 from oasis.agents.settings import ModelSettings
 from oasis.agents.specialist import run_with_agent
 from oasis.agents.tools import ToolContext
+from oasis.analyze.analyst import DeterministicAnalyst
+from oasis.analyze.investigation import Outcome
 from oasis.monitor.replay import replay
 from oasis.remediate import FleetExecutor
 from oasis.remediate.catalog import ActionKind, ActionSpec, Risk
@@ -181,6 +182,7 @@ def test_specialist_cannot_widen_the_approval() -> None:
 
 
 
+@pytest.mark.slow
 def test_eval_agents_scores_a_model_over_http(tmp_path) -> None:
     import shutil
     from pathlib import Path

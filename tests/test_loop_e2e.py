@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 from oasis.incidents import Incident, IncidentStore, Severity, Status, TimelineEvent
@@ -29,6 +30,7 @@ LINK = re.compile(r"https?://\S+/approve/[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
 OASIS = [sys.executable, "-m", "oasis"]
 
 
+@pytest.mark.slow
 def test_demo_loop_with_a_person_approving_from_the_email(tmp_path: Path) -> None:
     port, control, smtp = free_port(), free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
@@ -121,6 +123,7 @@ class SlowFleet:
         self._first_done.set()
 
 
+@pytest.mark.slow
 def test_service_killed_mid_action_completes_it_exactly_once(tmp_path: Path) -> None:
     slow = SlowFleet()
     now = datetime.now(UTC)

@@ -466,7 +466,7 @@ def test_webhook_client_errors_are_final_and_wrong_secret_is_refused() -> None:
     assert [c["signed"] for c in calls] == [True, False]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def state_url(request, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'state.db'}"

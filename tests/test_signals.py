@@ -190,6 +190,14 @@ def test_one_zone_aware_parser_and_minute_floor() -> None:
         parse_aware("2026-11-23T04:00:00")
     with pytest.raises(ValueError, match="not an ISO 8601"):
         parse_aware("yesterday")
+    from oasis.signals.times import TimeFormatError, TimeRangeError
+
+    assert parse_aware(" 2026-11-23t04:00:00z ") == at
+    assert parse_aware("Mon, 23 Nov 2026 04:00:00 GMT", rfc2822=True) == at
+    with pytest.raises(TimeFormatError):
+        parse_aware("Mon, 23 Nov 2026 04:00:00 GMT")
+    with pytest.raises(TimeRangeError, match="outside 1970-2200"):
+        parse_aware("0001-01-01T00:00:00+01:00", years=(1970, 2200))
     plus_two = timezone(timedelta(hours=2))
     assert floor_minute(datetime(2026, 11, 23, 6, 0, 59, 999, tzinfo=plus_two)) == at
     assert floor_minute(datetime(2026, 11, 23, 6, 0, 59, tzinfo=plus_two)).tzinfo is UTC
@@ -209,3 +217,78 @@ def test_one_webhook_signature() -> None:
     assert sign_body("s3cret", body) == expected
     assert verify_body("s3cret", body, expected)
     assert not verify_body("other", body, expected)
+
+
+def test_one_signed_token() -> None:
+    from datetime import timedelta
+
+    from oasis.signals.signing import TokenExpired, TokenForged, TokenMalformed, TokenSigner
+
+    now = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
+    signer = TokenSigner(b"k" * 32)
+    token = signer.sign({"who": "ana"}, now + timedelta(minutes=5))
+    assert signer.verify(token, now=now) == {"who": "ana", "e": int(now.timestamp()) + 300}
+    with pytest.raises(TokenExpired) as expired:
+        signer.verify(token, now=now + timedelta(minutes=5))
+    assert expired.value.expires_at == now + timedelta(minutes=5)
+    with pytest.raises(TokenForged):
+        TokenSigner(b"x" * 32).verify(token, now=now)
+    body, mac = token.split(".")
+    other = signer.sign({"who": "root"}, now + timedelta(minutes=5)).split(".")[0]
+    for forged in (f"{other}.{mac}", ".", "!!!.???"):
+        with pytest.raises(TokenForged):
+            signer.verify(forged, now=now)
+    for junk in ("", "a.b.c", body):
+        with pytest.raises(TokenMalformed):
+            signer.verify(junk, now=now)
+    with pytest.raises(ValueError, match="the link key must be at least 16 bytes"):
+        TokenSigner(b"short", "link key")
+
+
+def test_one_secret_store(tmp_path) -> None:
+    from oasis.state import state_engine, stored_secret
+
+    engine = state_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    first = stored_secret(engine, "a")
+    assert len(first) >= 32 and stored_secret(engine, "a") == first
+    assert stored_secret(engine, "b") != first
+    engine.dispose()
+
+
+def test_one_retry_policy() -> None:
+    import random
+
+    from oasis.signals.retry import Backoff, retryable_status, with_retries
+
+    capped = Backoff(0.5, 2.0)
+    assert [capped.delay(n) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 2.0]
+    jittered = Backoff(30, 3600, jitter=0.1)
+    assert all(30 <= jittered.delay(1, random.Random(n)) <= 33 for n in range(20))
+
+    slept: list[float] = []
+    answers = iter([OSError("down"), 503, 200])
+
+    def call() -> int:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    tried = with_retries(call, attempts=4, backoff=Backoff(0.5), retry_on=(OSError,),
+                         retry_if=retryable_status, sleep=slept.append)
+    assert (tried.ok, tried.result, tried.attempts, slept) == (True, 200, 3, [0.5, 1.0])
+
+    slept.clear()
+    failed = with_retries(lambda: 502, attempts=3, backoff=Backoff(1), retry_if=retryable_status,
+                          sleep=slept.append)
+    assert (failed.ok, failed.result, failed.attempts, slept) == (False, 502, 3, [1, 2])
+    assert failed.problem(lambda status: f"HTTP {status}") == "HTTP 502"
+    down = with_retries(lambda: 1 // 0, attempts=1, backoff=Backoff(1),
+                        retry_on=(ZeroDivisionError,))
+    assert down.problem(str) == "ZeroDivisionError: integer division or modulo by zero"
+    with pytest.raises(KeyError):  # not retryable: at once
+        with_retries(lambda: {}["x"], attempts=3, backoff=Backoff(1), retry_on=(OSError,),
+                     sleep=slept.append)
+    assert slept == [1, 2]
+    assert [retryable_status(s) for s in (200, 404, 409, 429, 500, 503)] == [
+        False, False, False, True, True, True]

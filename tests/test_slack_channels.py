@@ -301,7 +301,8 @@ def test_an_event_title_cannot_mention_anyone() -> None:
 
 # --- where threads start -----------------------------------------------------------------
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("database", [
+    "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_a_thread_root_is_kept_once_per_subject_and_channel(
         request: pytest.FixtureRequest, tmp_path: Path, database: str) -> None:
     url = f"sqlite:///{tmp_path / 'state.db'}" if database == "sqlite" \

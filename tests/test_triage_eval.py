@@ -206,6 +206,7 @@ def test_every_new_event_has_a_key_of_its_own(org: Organisation) -> None:
     assert len(keys) == len(set(keys))
 
 
+@pytest.mark.postgres
 def test_eval_against_postgresql_tickets(org: Organisation, postgres_url: str) -> None:
     result = evaluate_triage(org, events=60, seed=8, now=NOW, db_url=postgres_url)
     assert result["tickets"] > 0 and result["duplicate_tickets"] == 0

@@ -189,6 +189,7 @@ def test_concurrent_triage_never_duplicates_on_sqlite(org: Organisation,
         s.close()
 
 
+@pytest.mark.postgres
 def test_concurrent_triage_never_duplicates_on_postgres(org: Organisation,
                                                         postgres_url: str) -> None:
     stores = race(org, postgres_url)

@@ -19,8 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from oasis.agents.analyst import Analyst, Outcome
-from oasis.agents.schema import Investigation, problems
+from oasis.analyze.investigation import Analyst, Investigation, Outcome, problems
 from oasis.incidents.model import Incident
 from oasis.monitor.monitor import Monitor
 from oasis.monitor.replay import replay

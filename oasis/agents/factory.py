@@ -5,18 +5,18 @@ package: see docs/architecture.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from oasis.agents.analyst import Analyst, DeterministicAnalyst
 from oasis.agents.settings import ModelSettings
+from oasis.analyze.analyst import DeterministicAnalyst
+from oasis.analyze.investigation import Analyst, Catalog
 from oasis.analyze.proposals import ReplicaCounter
 from oasis.detect.graph import CallGraph
 from oasis.incidents import Incident, IncidentStore
 from oasis.remediate.catalog import ActionKind
 from oasis.store.base import SignalStore
 
-Catalog = Callable[[str | None], Collection[ActionKind]]
 REPLICA_SAMPLE_MINUTES = 10
 
 

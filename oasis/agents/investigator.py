@@ -3,7 +3,7 @@ structured investigation; the deterministic analyst stands in whenever it cannot
 
 Everything the model reads from logs and events is redacted (when `redact` is on) and
 wrapped as untrusted data; its answer is un-redacted for people only after it passed the
-checks in `oasis.agents.schema.problems`. Usage is metered against a per-incident budget.
+checks in `oasis.analyze.investigation.problems`. Usage is metered against a per-incident budget.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from oasis.agents.analyst import Catalog, DeterministicAnalyst, Outcome
 from oasis.agents.providers import build_model
 from oasis.agents.safety import UNTRUSTED_NOTE, Redactor, untrusted
-from oasis.agents.schema import Investigation, evidence_ids, problems
 from oasis.agents.settings import ModelSettings
 from oasis.agents.tools import ToolContext, build_tools
 from oasis.agents.usage import Budget, Usage, usage_from_result
+from oasis.analyze.analyst import DeterministicAnalyst
+from oasis.analyze.investigation import Catalog, Investigation, Outcome, evidence_ids, problems
 from oasis.incidents.model import Incident
 from oasis.remediate.catalog import DESCRIPTIONS, ActionKind
 

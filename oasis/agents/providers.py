@@ -19,6 +19,7 @@ import yaml
 from pydantic import SecretStr
 
 from oasis.agents.settings import ModelSettings
+from oasis.signals.errors import Unavailable
 
 if TYPE_CHECKING:
     from strands.models import Model
@@ -31,7 +32,7 @@ AWS_SECRET_NAMES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_T
 UNUSED_KEY = "unused"
 
 
-class ModelUnavailable(Exception):
+class ModelUnavailable(Unavailable):
     """No model can be built from these settings; the message says what to change."""
 
 

@@ -30,10 +30,11 @@ from oasis.agents.safety import (
     untrusted,
     untrusted_lines,
 )
-from oasis.agents.schema import evidence_ids
+from oasis.analyze.investigation import evidence_ids
 from oasis.detect.graph import CallGraph
 from oasis.detect.templates import TemplateMiner
 from oasis.incidents.store import IncidentStore
+from oasis.signals.errors import InvalidInput
 from oasis.signals.model import LEVEL_ALIASES, Level, utc_iso
 from oasis.store.base import SignalStore
 
@@ -75,7 +76,7 @@ class ToolContext:
             raise ValueError("ToolContext.now must be timezone-aware (UTC)")
 
 
-class ToolError(ValueError):
+class ToolError(InvalidInput, ValueError):
     """Bad arguments: the message (and `extra`) goes back to the model to correct them."""
 
     def __init__(self, message: str, **extra: Any) -> None:

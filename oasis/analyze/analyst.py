@@ -1,18 +1,32 @@
-"""The deterministic analyst: root cause, suspected change, severity, title and summary
-from the detectors' evidence alone. No model needed; a model-backed analyst fills the same
-`Analysis`."""
+"""The deterministic analyst, the one that needs no model.
+
+`analyse`: root cause, suspected change, severity, title and summary from the detectors'
+evidence alone, when an incident opens. `DeterministicAnalyst`: the investigation the
+response loop acts on, filled from that evidence with rules and templates; it runs by
+default and whenever the model-backed analyst (`oasis.agents.investigator`) cannot."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from oasis.analyze.investigation import (
+    Catalog,
+    Investigation,
+    Outcome,
+    ProposedAction,
+    RootCause,
+    evidence_ids,
+)
+from oasis.analyze.proposals import ReplicaCounter, propose
 from oasis.analyze.rootcause import ERROR_DETECTORS, Candidate, rank_root_cause
 from oasis.detect.anomaly import Anomaly
 from oasis.detect.graph import CallGraph
-from oasis.incidents.model import Severity
+from oasis.incidents.model import Incident, Severity
+from oasis.remediate.catalog import ActionSpec
 from oasis.signals.model import DeploymentRecord, utc_iso
 
 
@@ -146,3 +160,46 @@ def _summary(root: str | None, ranking: Sequence[Candidate], symptoms: Sequence[
     for a in sorted(symptoms, key=lambda a: -a.strength)[:6]:
         lines.append(f"- {a.summary}")
     return "\n".join(lines)
+
+
+class DeterministicAnalyst:
+    name = "analyst:deterministic"
+
+    def __init__(self, catalog_for: Catalog, replicas: ReplicaCounter = lambda _s: None) -> None:
+        self.catalog_for = catalog_for
+        self.replicas = replicas
+
+    def investigate(self, incident: Incident) -> Outcome:
+        counter = itertools.count(1)
+        specs = propose(incident, self.catalog_for, self.replicas,
+                        lambda: f"proposal-{next(counter)}")
+        return Outcome(deterministic_investigation(incident, specs), self.name)
+
+
+def deterministic_investigation(incident: Incident, specs: list[ActionSpec]) -> Investigation:
+    ids = evidence_ids(incident.evidence)
+    root = incident.root_cause_service or (incident.services[0] if incident.services else "")
+    cited = [i for i, e in zip(ids, incident.evidence, strict=True)
+             if e.get("service") == root and e.get("kind") != "log_samples"][:6]
+    ranking = incident.root_cause_ranking
+    scores = [c.get("score", 0.0) for c in ranking[:2]]
+    confidence = 0.5 if not scores or sum(scores) <= 0 else round(
+        0.5 + 0.5 * (scores[0] - (scores[1] if len(scores) > 1 else 0)) / sum(scores), 2)
+    reasons = ranking[0].get("reasons", []) if ranking else []
+    explanation = (f"{root}'s anomaly started first and the others depend on it"
+                   + (f" ({'; '.join(reasons[:3])})" if reasons else "") + ".")
+    change = incident.suspected_change
+    if change:
+        explanation += (f" {change['service']} {change['version']} was deployed shortly "
+                        "before the onset.")
+    others = [s for s in incident.services if s != root]
+    impact = (f"{incident.severity.value} severity: {root} is failing"
+              + (f", and {', '.join(others)} {'depends' if len(others) == 1 else 'depend'} "
+                 "on it" if others else "") + ".")
+    actions = [ProposedAction(kind=s.kind, params=dict(s.params), risk=s.risk, reason=s.reason)
+               for s in specs]
+    return Investigation(
+        summary=incident.summary or incident.title, impact=impact,
+        root_cause=RootCause(service=root, confidence=confidence, explanation=explanation,
+                             evidence=cited or ids[:1]),
+        proposed_actions=actions[:3])

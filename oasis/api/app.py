@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 import oasis
 from oasis import web
+from oasis.api.errors import install_error_handlers
 from oasis.api.routes import (
     actions,
     consult,
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
         summary="Self-hosted AI operations agent: signals in, incidents out, humans approve.",
         lifespan=lifespan,
     )
+    install_error_handlers(app)
     # Every API route needs credentials when auth is on (roles on top where a route
     # decides); health and approval links (their own credential) are the public ones.
     signed_in = [Depends(current_principal)]

@@ -1,6 +1,7 @@
 """Signed, single-use, expiring approval links.
 
-A link carries the incident, the action, the decision and an expiry, signed with HMAC-SHA256.
+A link carries the incident, the action, the decision and an expiry, signed with HMAC-SHA256
+(`oasis.signals.signing.TokenSigner`).
 Opening it (GET) only shows a confirmation page, so mail scanners that prefetch links
 approve nothing; the page's form POSTs the token back, and that use is recorded, so a
 link works once. Anyone holding a link can use it: send links only to people who may
@@ -9,17 +10,17 @@ approve, and keep the TTL short.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+
+from oasis.signals.errors import OasisError
+from oasis.signals.signing import TokenExpired, TokenForged, TokenMalformed, TokenSigner
+from oasis.state import stored_secret
 
 
 class Decision(StrEnum):
@@ -27,12 +28,11 @@ class Decision(StrEnum):
     REJECT = "reject"
 
 
-class LinkError(ValueError):
+class LinkError(OasisError, ValueError):
     """A link that cannot be used; `status` is the HTTP status to answer with."""
 
     def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status=status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,52 +46,36 @@ class LinkClaim:
     nonce: str
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 class LinkSigner:
-    """Makes and checks link tokens; knows nothing of databases or HTTP."""
+    """Makes and checks link tokens (`TokenSigner` tokens); knows nothing of databases or
+    HTTP."""
 
     def __init__(self, secret: bytes) -> None:
-        if len(secret) < 16:
-            raise ValueError("the approval link secret must be at least 16 bytes")
-        self._secret = secret
+        self._tokens = TokenSigner(secret, "approval link secret")
 
     def sign(self, incident_id: str, action_id: str, decision: Decision,
              expires_at: datetime) -> str:
-        payload = orjson.dumps({"i": incident_id, "a": action_id, "d": decision.value,
-                                "e": int(expires_at.timestamp()),
-                                "n": secrets.token_urlsafe(12)})
-        return f"{_b64(payload)}.{_b64(self._mac(payload))}"
+        return self._tokens.sign({"i": incident_id, "a": action_id, "d": decision.value,
+                                  "n": secrets.token_urlsafe(12)}, expires_at)
 
     def verify(self, token: str, now: datetime | None = None) -> LinkClaim:
         """The claim inside `token`, or LinkError: 400 malformed, 403 forged, 410 expired."""
         try:
-            body, mac = token.split(".")
-            payload = _unb64(body)
-            given = _unb64(mac)
-        except ValueError:
-            raise LinkError("this approval link is malformed; copy the whole link", 400) from None
-        if not hmac.compare_digest(given, self._mac(payload)):
-            raise LinkError("this approval link was altered or signed by another OASIS", 403)
+            data = self._tokens.verify(token, now)
+        except TokenForged:
+            raise LinkError("this approval link was altered or signed by another OASIS",
+                            403) from None
+        except TokenExpired as exc:
+            raise LinkError(f"this approval link expired at {exc.expires_at:%Y-%m-%d %H:%M} "
+                            "UTC; ask for a new one or decide in OASIS", 410) from None
+        except TokenMalformed:
+            raise LinkError("this approval link is malformed; copy the whole link",
+                            400) from None
         try:
-            data = orjson.loads(payload)
-            claim = LinkClaim(data["i"], data["a"], Decision(data["d"]),
-                              datetime.fromtimestamp(data["e"], UTC), data["n"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return LinkClaim(data["i"], data["a"], Decision(data["d"]),
+                             datetime.fromtimestamp(data["e"], UTC), data["n"])
+        except (KeyError, TypeError, ValueError):
             raise LinkError("this approval link is malformed", 400) from None
-        if (now or datetime.now(UTC)) >= claim.expires_at:
-            raise LinkError(f"this approval link expired at {claim.expires_at:%Y-%m-%d %H:%M} "
-                            "UTC; ask for a new one or decide in OASIS", 410)
-        return claim
-
-    def _mac(self, payload: bytes) -> bytes:
-        return hmac.new(self._secret, payload, hashlib.sha256).digest()
 
 
 metadata = sa.MetaData()
@@ -101,11 +85,6 @@ link_uses = sa.Table(
     sa.Column("action_id", sa.String(64), nullable=False),
     sa.Column("used_at", sa.DateTime, nullable=False),
     sa.Column("used_by", sa.String(200), nullable=False),
-)
-secrets_table = sa.Table(
-    "oasis_secrets", metadata,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("value", sa.String(200), nullable=False),
 )
 
 
@@ -135,18 +114,7 @@ class LinkLedger:
 
     def shared_secret(self) -> bytes:
         """The generated signing key, created once per state database."""
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(secrets_table.c.value)
-                               .where(secrets_table.c.name == "approval_links")).first()
-        if row is None:
-            try:
-                with self.engine.begin() as conn:
-                    conn.execute(secrets_table.insert().values(
-                        name="approval_links", value=secrets.token_urlsafe(32)))
-            except sa.exc.IntegrityError:  # another process made it first; use theirs
-                pass
-            return self.shared_secret()
-        return row[0].encode()
+        return stored_secret(self.engine, "approval_links")
 
 
 def expiry(ttl_minutes: float, now: datetime | None = None) -> datetime:

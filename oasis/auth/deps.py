@@ -16,9 +16,10 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from oasis.auth.roles import LOCAL_ADMIN, Principal, Role
-from oasis.auth.sessions import COOKIE_NAME, SessionSigner, stored_secret
+from oasis.auth.sessions import COOKIE_NAME, SessionSigner
 from oasis.auth.settings import AuthSettings
 from oasis.auth.users import UserStore
+from oasis.state import stored_secret
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
@@ -33,7 +34,7 @@ class AuthContext:
     def open(cls, settings: AuthSettings, engine: Engine) -> AuthContext:
         """Users on `engine`, cookies signed with the configured or the stored secret."""
         secret = (settings.secret.get_secret_value().encode() if settings.secret
-                  else stored_secret(engine))
+                  else stored_secret(engine, "session_cookies"))
         return cls(settings, UserStore(engine), SessionSigner(secret, settings.session_hours))
 
     def login(self, name: str, password: str) -> str | None:

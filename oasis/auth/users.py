@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from oasis.auth.roles import Principal, Role
+from oasis.signals.errors import InvalidInput
 from oasis.state import from_db, to_db
 
 metadata = sa.MetaData()
@@ -52,7 +53,7 @@ _N, _R, _P = 2**14, 8, 1
 _TOUCH_EVERY = timedelta(minutes=1)
 
 
-class AuthError(ValueError):
+class AuthError(InvalidInput, ValueError):
     """A request to the user store that cannot be done, said for a person."""
 
 

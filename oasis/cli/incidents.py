@@ -10,7 +10,7 @@ from rich.panel import Panel
 
 from oasis.cli.app import app, console, fail, settings_from
 from oasis.cli.detect import _incident_table
-from oasis.incidents import IncidentStore, NotFoundError, Status
+from oasis.incidents import IncidentStore, Status
 
 incidents_app = typer.Typer(help="Incidents: list, show, approve, reject, resolve, ack.",
                             no_args_is_help=True)
@@ -55,9 +55,7 @@ def show_incident(
     """One incident with its evidence and timeline."""
     store = _store(ctx)
     try:
-        incident = store.get(incident_id)
-    except NotFoundError:
-        raise fail(f"no incident {incident_id!r}", code=1) from None
+        incident = store.get(incident_id)  # none: "no incident ...", exit 1 (oasis.cli.app)
     finally:
         store.close()
     if as_json:
@@ -76,7 +74,7 @@ def show_incident(
 def _decide(ctx: typer.Context, what: str, incident_id: str, action_id: str | None,
             actor: str, note: str) -> None:
     # Imported here: the response side is only needed by the commands that decide.
-    from oasis.respond import ActionStatus, DecisionError
+    from oasis.respond import ActionStatus
     from oasis.runtime.response import build_response
 
     settings = settings_from(ctx)
@@ -99,11 +97,7 @@ def _decide(ctx: typer.Context, what: str, incident_id: str, action_id: str | No
         else:
             kit.responder.acknowledge(incident_id, actor, note)
         incident = store.get(incident_id)
-    except NotFoundError:
-        raise fail(f"no incident {incident_id!r}", code=1) from None
-    except DecisionError as exc:
-        raise fail(str(exc), code=1) from None
-    finally:
+    finally:  # no such incident, a refused decision: exit 1 with the reason (oasis.cli.app)
         kit.close()
         store.close()
     done = {"approve": "approved", "reject": "rejected", "resolve": "resolved",

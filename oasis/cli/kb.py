@@ -12,7 +12,6 @@ from rich.table import Table
 from oasis.cli.app import app, console, err_console, fail, settings_from
 from oasis.knowledge import (
     KnowledgeBase,
-    QuestionError,
     SourceError,
     read_url_list,
 )
@@ -123,10 +122,7 @@ def search(
     """The best-ranked chunks, with their BM25 rank and cosine similarity."""
     if mode not in {"hybrid", "bm25", "embedding"}:
         raise fail(f"unknown mode {mode!r}; one of hybrid, bm25, embedding")
-    try:
-        hits = open_kb(ctx).search(question, k, mode)  # type: ignore[arg-type]
-    except QuestionError as exc:
-        raise fail(str(exc)) from None
+    hits = open_kb(ctx).search(question, k, mode)  # type: ignore[arg-type]
     if as_json:
         console.print_json(json.dumps([h.to_dict() for h in hits]))
         return
@@ -147,10 +143,7 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Ask the knowledge base: the most relevant passages, quoted with their sources."""
-    try:
-        answer = open_kb(ctx).consult(question, k=k)
-    except QuestionError as exc:
-        raise fail(str(exc)) from None
+    answer = open_kb(ctx).consult(question, k=k)  # a QuestionError exits 2 (oasis.cli.app)
     if as_json:
         console.print_json(json.dumps(answer.to_dict()))
     else:

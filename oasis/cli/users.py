@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from oasis.auth.roles import Role
-from oasis.auth.users import AuthError, UserStore
+from oasis.auth.users import UserStore
 from oasis.cli.app import app, console, fail, settings_from
 from oasis.state import state_engine
 
@@ -34,9 +34,7 @@ def _with_store(ctx: typer.Context, use: Callable[[UserStore], T]) -> T:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = state_engine(settings.incident_db_url)
     try:
-        return use(UserStore(engine))
-    except AuthError as exc:
-        raise fail(str(exc)) from None
+        return use(UserStore(engine))  # an AuthError exits 2 with its message (oasis.cli.app)
     except sa.exc.SQLAlchemyError as exc:
         raise fail(f"the state database failed: {getattr(exc, 'orig', None) or exc}") from None
     finally:

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from oasis.incidents.model import Incident, Status, TimelineEvent
+from oasis.signals.errors import Conflict
 
 S = Status
 TRANSITIONS: dict[Status, frozenset[Status]] = {
@@ -40,7 +41,7 @@ ACTING = frozenset({S.APPROVED, S.MITIGATING})
 FINAL = frozenset({S.RESOLVED})
 
 
-class IllegalTransition(ValueError):
+class IllegalTransition(Conflict, ValueError):
     """The incident cannot go to that status from where it is."""
 
 

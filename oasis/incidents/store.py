@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from oasis.incidents.lifecycle import IllegalTransition, apply_transition
 from oasis.incidents.model import Incident, Severity, Status, TimelineEvent
+from oasis.signals.errors import Conflict, NotFound
 from oasis.state import from_db as _aware
 from oasis.state import state_engine
 from oasis.state import to_db as _naive
@@ -63,12 +64,16 @@ leases = sa.Table(
 )
 
 
-class ConflictError(RuntimeError):
+class ConflictError(Conflict, RuntimeError):
     """Someone else changed the incident since it was read."""
 
 
-class NotFoundError(KeyError):
+class NotFoundError(NotFound, KeyError):
     """No incident has that id."""
+
+    def __init__(self, incident_id: str) -> None:
+        super().__init__(f"no incident {incident_id!r}")
+        self.incident_id = incident_id
 
 
 def new_incident_id(at: datetime) -> str:

@@ -19,14 +19,17 @@ from typing import Any, BinaryIO
 import orjson
 
 from oasis.signals import RecordError, Signal, parse_line, parse_record
+from oasis.signals.errors import InvalidInput
 from oasis.store import AppendResult, SignalBatch, SignalStore
 
 #: Bytes of NDJSON handed to a worker process at a time.
 BLOCK_BYTES = 4 * 1024 * 1024
 
 
-class BodyError(ValueError):
+class BodyError(InvalidInput, ValueError):
     """A request body that cannot be split into records at all."""
+
+    status = 400
 
 
 @dataclass(frozen=True, slots=True)

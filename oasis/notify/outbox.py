@@ -24,6 +24,7 @@ from oasis.notify.channels import Channel, DeliveryError
 from oasis.notify.message import Notification
 from oasis.notify.settings import RetrySettings
 from oasis.signals.model import utc_iso
+from oasis.signals.retry import Backoff
 from oasis.state import from_db as _aware
 from oasis.state import state_engine
 from oasis.state import to_db as _naive
@@ -103,9 +104,8 @@ class Delivery:
 def backoff_seconds(attempts: int, retry: RetrySettings, rng: random.Random | None = None
                     ) -> float:
     """Wait after the `attempts`-th failure: base * 2^(attempts-1), capped, plus up to 10 %
-    jitter so many deliveries failing together do not retry together."""
-    delay = min(retry.max_seconds, retry.base_seconds * 2 ** min(attempts - 1, 60))
-    return delay * (1 + (rng or random).uniform(0, 0.1))
+    jitter so many deliveries failing together do not retry together (`oasis.signals.retry`)."""
+    return Backoff(retry.base_seconds, retry.max_seconds, jitter=0.1).delay(attempts, rng)
 
 
 class Outbox:

@@ -18,6 +18,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from oasis.signals.errors import InvalidInput
 from oasis.signals.times import parse_aware
 
 KINDS = ("incident_summary", "approval_request", "final_report", "escalation", "ticket")
@@ -40,7 +41,7 @@ _BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068
                                "\u200e\u200f\u061c"))
 
 
-class RenderError(ValueError):
+class RenderError(InvalidInput, ValueError):
     """The context cannot make this message: a key is missing or a value is malformed."""
 
 

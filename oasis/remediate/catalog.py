@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from oasis.signals.errors import InvalidInput
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,199}$"
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/+@-]{0,199}$"  # + and @: semver builds, digests
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"  # no "/": an action id names state files
@@ -56,7 +58,7 @@ class Risk(StrEnum):
     HIGH = "high"
 
 
-class ActionError(ValueError):
+class ActionError(InvalidInput, ValueError):
     """An action, or its parameters, is not acceptable; the message names the field."""
 
 

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from oasis.agents.analyst import Analyst, DeterministicAnalyst, Outcome
+from oasis.analyze.analyst import DeterministicAnalyst
+from oasis.analyze.investigation import Analyst, Outcome
 from oasis.approve import LinkSigner, auto_approval, expiry
 from oasis.approve.settings import ApproveSettings
 from oasis.audit import AuditLog
@@ -34,6 +35,7 @@ from oasis.respond.actions import ActionRecord, ActionStatus, ActionStore, new_a
 from oasis.respond.messages import approval_context, base_context, report_context
 from oasis.respond.settings import RespondSettings
 from oasis.respond.specialist import DeploymentSpecialist
+from oasis.signals.errors import Conflict
 
 log = logging.getLogger(__name__)
 S = Status
@@ -44,12 +46,11 @@ WAITING = (S.ANALYSIS_COMPLETE, S.PENDING_APPROVAL, S.REJECTED, S.EXPIRED, S.ESC
 DECISION_GRACE = timedelta(seconds=30)
 
 
-class DecisionError(ValueError):
+class DecisionError(Conflict, ValueError):
     """A decision that cannot be taken; `status` is the HTTP status to answer with."""
 
     def __init__(self, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status=status)
 
 
 class Responder:

@@ -8,11 +8,12 @@ messages an operator can act on ("line 12: timestamp has no timezone").
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
+from oasis.signals.errors import InvalidInput
 from oasis.signals.model import (
     LEVEL_ALIASES,
     DeploymentRecord,
@@ -20,17 +21,21 @@ from oasis.signals.model import (
     MetricRecord,
     Signal,
 )
+from oasis.signals.times import (
+    PLAUSIBLE_YEARS,
+    TimeError,
+    TimeFormatError,
+    TimeRangeError,
+    parse_aware,
+)
 
 #: A single record larger than this is refused rather than stored.
 MAX_RECORD_BYTES = 1_048_576
 MAX_ID_LENGTH = 256
 MAX_NAME_LENGTH = 256
 
-_MIN_YEAR = 1970
-_MAX_YEAR = 2200
 
-
-class RecordError(ValueError):
+class RecordError(InvalidInput, ValueError):
     """A record that cannot be accepted; the message says why."""
 
 
@@ -74,7 +79,7 @@ def parse_record(value: Any) -> Signal:
 
 
 def parse_timestamp(value: Any) -> datetime:
-    """An ISO 8601 string with a zone, as an aware UTC datetime.
+    """An ISO 8601 string with a zone, as an aware UTC datetime (`parse_aware`).
 
     A timestamp without a zone is refused: guessing the zone would silently
     shift a whole service's signals by hours.
@@ -82,18 +87,14 @@ def parse_timestamp(value: Any) -> datetime:
     if type(value) is not str:
         raise RecordError(f"timestamp must be an ISO 8601 string, got {json_kind(value)}")
     try:
-        ts = datetime.fromisoformat(value)
-    except ValueError:
+        return parse_aware(value, years=PLAUSIBLE_YEARS)
+    except TimeFormatError:
         raise RecordError(f"timestamp {value!r} is not ISO 8601") from None
-    if ts.tzinfo is not UTC:
-        if ts.tzinfo is None or ts.utcoffset() is None:
-            raise RecordError(
-                f"timestamp {value!r} has no timezone; add 'Z' or an offset such as '+00:00'"
-            )
-        ts = ts.astimezone(UTC)
-    if not _MIN_YEAR <= ts.year <= _MAX_YEAR:
-        raise RecordError(f"timestamp {value!r} is outside {_MIN_YEAR}..{_MAX_YEAR}")
-    return ts
+    except TimeRangeError:
+        raise RecordError(f"timestamp {value!r} is outside {PLAUSIBLE_YEARS[0]}.."
+                          f"{PLAUSIBLE_YEARS[1]}") from None
+    except TimeError as exc:  # no zone
+        raise RecordError(f"timestamp {exc}") from None
 
 
 # --- the three kinds -------------------------------------------------------

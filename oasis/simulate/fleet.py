@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from oasis.signals.errors import Conflict
+
 ActionName = Literal["rollback", "restart", "scale"]
 
 
@@ -100,12 +102,11 @@ def default_services() -> tuple[ServiceSpec, ...]:
     )
 
 
-class FleetError(Exception):
+class FleetError(Conflict):
     """An action the fleet refuses; `status` is the HTTP status the control API answers."""
 
     def __init__(self, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status=status)
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import orjson
 
+from oasis.signals.retry import Backoff, with_retries
 from oasis.simulate import GeneratorConfig, Simulation, simulate
 from oasis.simulate.generator import floor_minute
 
@@ -68,31 +69,28 @@ class SignalPoster:
     """POSTs NDJSON batches, retrying connection errors and 5xx with backoff."""
 
     def __init__(self, url: str, retries: int = 5, timeout: float = 30.0,
-                 api_key: str | None = None) -> None:
+                 api_key: str | None = None, sleep: Callable[[float], None] = time.sleep
+                 ) -> None:
         self.endpoint = url.rstrip("/") + "/api/v1/signals"
         self.retries = retries
+        self._sleep = sleep  # waits out the backoff between tries
         self.client = httpx.Client(timeout=timeout, headers=(
             {"authorization": f"Bearer {api_key}"} if api_key else {}))
 
     def post(self, records: list[dict]) -> None:
         body = b"\n".join(orjson.dumps(r) for r in records) + b"\n"
-        delay = 0.5
-        for attempt in range(self.retries + 1):
-            try:
-                resp = self.client.post(self.endpoint, content=body,
-                                        headers={"content-type": "application/x-ndjson"})
-                if resp.status_code < 500:
-                    if resp.status_code >= 400:
-                        raise RuntimeError(f"server refused batch: {resp.status_code} "
-                                           f"{resp.text[:300]}")
-                    return
-                error = f"HTTP {resp.status_code}"
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"
-            if attempt == self.retries:
-                raise ConnectionError(f"gave up sending to {self.endpoint}: {error}")
-            time.sleep(delay)
-            delay = min(delay * 2, 8.0)
+        tried = with_retries(
+            lambda: self.client.post(self.endpoint, content=body,
+                                     headers={"content-type": "application/x-ndjson"}),
+            attempts=self.retries + 1, backoff=Backoff(0.5, 8.0), retry_on=(httpx.HTTPError,),
+            retry_if=lambda resp: resp.status_code >= 500, sleep=self._sleep)
+        if not tried.ok:
+            raise ConnectionError(f"gave up sending to {self.endpoint}: "
+                                  f"{tried.problem(lambda r: f'HTTP {r.status_code}')}")
+        resp = tried.result
+        assert resp is not None
+        if resp.status_code >= 400:
+            raise RuntimeError(f"server refused batch: {resp.status_code} {resp.text[:300]}")
 
     def close(self) -> None:
         self.client.close()

@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
+from oasis.signals.errors import Unavailable
 from oasis.slack.messages import (
     EventCard,
     IncidentCard,
@@ -34,7 +35,7 @@ _TRANSIENT = {"ratelimited", "internal_error", "fatal_error", "service_unavailab
               "request_timeout"}
 
 
-class SlackSendError(RuntimeError):
+class SlackSendError(Unavailable, RuntimeError):
     """Slack refused a message, or no token or channel is configured."""
 
     def __init__(self, message: str, retryable: bool = False) -> None:

@@ -13,12 +13,14 @@ import time
 
 from pydantic import SecretStr
 
+from oasis.signals.errors import Unauthorized
+
 MAX_SKEW_SECONDS = 5 * 60
 SIGNATURE_HEADER = "X-Slack-Signature"
 TIMESTAMP_HEADER = "X-Slack-Request-Timestamp"
 
 
-class SignatureError(ValueError):
+class SignatureError(Unauthorized, ValueError):
     """The request is unsigned, wrongly signed or outside the five-minute window."""
 
 

@@ -13,10 +13,11 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from oasis.signals import Level, LogRecord
+from oasis.signals.errors import Unavailable
 from oasis.store.base import LogCount, LogGroup, MetricStats
 
 
-class SourceUnavailable(Exception):
+class SourceUnavailable(Unavailable):
     """The source did not answer (down, slow, refused, or a reply not in its API shape)."""
 
     def __init__(self, source: str, reason: str) -> None:

@@ -11,17 +11,19 @@ from typing import Any
 
 import httpx
 
+from oasis.signals.retry import Backoff, retryable_status, with_retries
 from oasis.sources.base import SourceUnavailable
 from oasis.sources.settings import SourceAuth, SourceTLS
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = {429, 500, 502, 503, 504}
+BACKOFF = Backoff(0.5, max_seconds=8.0)
 
 
 class SourceClient:
     """GET/POST JSON against one source; a failed query is retried `retries` times
-    (0.5 s, 1 s, 2 s ... capped at 8 s) before `SourceUnavailable`."""
+    (0.5 s, 1 s, 2 s ... capped at 8 s: the shared `oasis.signals.retry` policy) before
+    `SourceUnavailable`."""
 
     def __init__(self, name: str, url: str, *, auth: SourceAuth, tls: SourceTLS,
                  timeout_seconds: float, retries: int,
@@ -46,34 +48,34 @@ class SourceClient:
         return self._request("POST", path, json=body)
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        reason = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)))
-            self.queries += 1
-            started = time.monotonic()
-            try:
-                response = self._client.request(method, path, **kwargs)
-            except httpx.HTTPError as exc:
-                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                continue
-            finally:
-                self.seconds += time.monotonic() - started
-            if response.status_code in RETRY_STATUSES:
-                reason = f"HTTP {response.status_code} from {path}"
-                continue
-            if response.status_code >= 400:
-                self.errors += 1
-                raise SourceUnavailable(self.name, f"HTTP {response.status_code} from {path}: "
-                                                   f"{response.text[:300]}")
-            try:
-                return response.json()
-            except ValueError:
-                self.errors += 1
-                raise SourceUnavailable(self.name, f"{path} did not answer JSON") from None
-        self.errors += 1
-        log.warning("source %s unavailable: %s", self.name, reason)
-        raise SourceUnavailable(self.name, reason)
+        tried = with_retries(lambda: self._send(method, path, **kwargs),
+                             attempts=self.retries + 1, backoff=BACKOFF,
+                             retry_on=(httpx.HTTPError,),
+                             retry_if=lambda r: retryable_status(r.status_code),
+                             sleep=self.sleep)
+        if not tried.ok:
+            self.errors += 1
+            reason = tried.problem(lambda r: f"HTTP {r.status_code} from {path}")
+            log.warning("source %s unavailable: %s", self.name, reason)
+            raise SourceUnavailable(self.name, reason)
+        response = tried.result
+        if response.status_code >= 400:
+            self.errors += 1
+            raise SourceUnavailable(self.name, f"HTTP {response.status_code} from {path}: "
+                                               f"{response.text[:300]}")
+        try:
+            return response.json()
+        except ValueError:
+            self.errors += 1
+            raise SourceUnavailable(self.name, f"{path} did not answer JSON") from None
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        self.queries += 1
+        started = time.monotonic()
+        try:
+            return self._client.request(method, path, **kwargs)
+        finally:
+            self.seconds += time.monotonic() - started
 
     def close(self) -> None:
         self._client.close()

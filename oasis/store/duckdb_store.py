@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from oasis.signals import ERROR_LEVELS, CallEdge, DeploymentRecord, Level, LogRecord, Signal
+from oasis.signals.errors import Unavailable
 from oasis.store.base import (
     AppendResult,
     LogCount,
@@ -56,7 +57,7 @@ CREATE TABLE IF NOT EXISTS signal_ids (id VARCHAR NOT NULL, ts TIMESTAMP NOT NUL
 _ERRORS_ONLY = " AND level IN ({})".format(", ".join(f"'{lvl.value}'" for lvl in ERROR_LEVELS))
 
 
-class StoreLockedError(RuntimeError):
+class StoreLockedError(Unavailable, RuntimeError):
     """Another process holds the store file open for writing."""
 
 

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from oasis.audit import AuditLog
 from oasis.notify import Outbox, build_notification
+from oasis.signals.errors import TooManyRequests
 from oasis.triage.acknowledge import Acknowledgement, AcknowledgePolicy, Verdict
 from oasis.triage.events import EventRecord, EventStore
 from oasis.triage.model import OpsEvent
@@ -166,7 +167,7 @@ class TriageFlow:
             "channels": channels, "change": change})
 
 
-class QueueFull(RuntimeError):
+class QueueFull(TooManyRequests, RuntimeError):
     """The event queue is full: try again shortly."""
 
 

@@ -19,11 +19,14 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
+from oasis.signals.errors import Unavailable
+from oasis.signals.retry import Backoff, retryable_status, with_retries
 from oasis.triage.tickets import Ticket, TicketStatus
 
 # OASIS ticket attribute → Jira field. `title`/`description` are required; add custom
@@ -36,10 +39,9 @@ DEFAULT_STATUS_MAP: dict[str, str | None] = {
     TicketStatus.NEW.value: None, TicketStatus.ACKNOWLEDGED.value: None,
     TicketStatus.IN_PROGRESS.value: "In Progress", TicketStatus.RESOLVED.value: "Done",
     TicketStatus.DISCHARGED.value: "Done"}
-_RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
-class JiraError(RuntimeError):
+class JiraError(Unavailable, RuntimeError):
     """Jira refused or could not be reached; the message says which call and why."""
 
 
@@ -59,12 +61,13 @@ class JiraTracker:
                  project_key: str, issue_type: str = "Task",
                  field_map: dict[str, str] | None = None, timeout: float = 10.0, *,
                  status_map: dict[str, str | None] | None = None, retries: int = 3,
-                 backoff: float = 0.5) -> None:
+                 backoff: float = 0.5, sleep: Callable[[float], None] = time.sleep) -> None:
         token = api_token if isinstance(api_token, SecretStr) else SecretStr(api_token)
         self.project_key, self.issue_type = project_key, issue_type
         self.field_map = {**DEFAULT_FIELD_MAP, **(field_map or {})}
         self.status_map = {**DEFAULT_STATUS_MAP, **(status_map or {})}
         self.retries, self.backoff = max(1, retries), backoff
+        self._sleep = sleep  # waits out the backoff between tries
         self.client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout,
                                    auth=(email, token.get_secret_value()),
                                    headers={"Accept": "application/json"})
@@ -132,23 +135,20 @@ class JiraTracker:
 
     # -- HTTP ------------------------------------------------------------------------------
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        problem = ""
-        for attempt in range(self.retries):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                response = self.client.request(method, path, **kwargs)
-            except httpx.HTTPError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-                continue
-            if response.status_code in _RETRY_STATUS:
-                problem = f"HTTP {response.status_code}"
-                continue
-            if response.status_code >= 400:  # refused: asking again changes nothing
-                raise JiraError(f"{method} {path}: HTTP {response.status_code} "
-                                f"{_errors(response)}")
-            return response.json() if response.content else None
-        raise JiraError(f"{method} {path}: failed {self.retries} times ({problem})")
+        tried = with_retries(lambda: self.client.request(method, path, **kwargs),
+                             attempts=self.retries, backoff=Backoff(self.backoff),
+                             retry_on=(httpx.HTTPError,),
+                             retry_if=lambda r: retryable_status(r.status_code),
+                             sleep=self._sleep)
+        if not tried.ok:
+            raise JiraError(f"{method} {path}: failed {self.retries} times "
+                            f"({tried.problem(lambda r: f'HTTP {r.status_code}')})")
+        response = tried.result
+        assert response is not None
+        if response.status_code >= 400:  # refused: asking again changes nothing
+            raise JiraError(f"{method} {path}: HTTP {response.status_code} "
+                            f"{_errors(response)}")
+        return response.json() if response.content else None
 
 
 def _description(ticket: Ticket) -> str:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_serializer, field_validator
 
+from oasis.signals.errors import InvalidInput
 from oasis.signals.model import utc_iso
 
 Source = Literal["aws.health", "aws.securityhub", "aws.cloudwatch", "alertmanager",
@@ -21,7 +22,7 @@ Category = Literal["issue", "scheduledChange", "accountNotification", "investiga
                    "finding", "alarm", "cost", "report"]
 
 
-class EventFormatError(ValueError):
+class EventFormatError(InvalidInput, ValueError):
     """A payload that is not an event OASIS can read; the message names the field and why."""
 
 

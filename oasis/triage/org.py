@@ -16,11 +16,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from oasis.signals.errors import InvalidInput
+
 Stakeholding = Literal["severity_5", "cost_impact", "security_high", "no_action_needed"]
 ENVIRONMENTS = ("production", "non-production")
 
 
-class OrganisationError(ValueError):
+class OrganisationError(InvalidInput, ValueError):
     """An organisation file that cannot be used; the message names the file and field."""
 
 

@@ -25,13 +25,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from oasis.signals.errors import InvalidInput
 from oasis.triage.model import OpsEvent
 
 Patterns = str | list[str]
 Action = Literal["ignore", "accept", "escalate"]
 
 
-class PolicyError(ValueError):
+class PolicyError(InvalidInput, ValueError):
     """A rules file OASIS cannot use; the message names the file, rule and field."""
 
 

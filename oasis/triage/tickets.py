@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field, field_serializer
 from sqlalchemy.engine import Engine
 
+from oasis.signals.errors import Conflict, NotFound
 from oasis.signals.model import utc_iso
 from oasis.state import from_db, state_engine, to_db
 
@@ -78,12 +79,16 @@ NEXT_STATUS: dict[TicketStatus, tuple[TicketStatus, ...]] = {
 }
 
 
-class IllegalTicketTransition(ValueError):
+class IllegalTicketTransition(Conflict, ValueError):
     """A status change out of order (backwards, skipping a step, or out of a final state)."""
 
 
-class TicketNotFound(KeyError):
+class TicketNotFound(NotFound, KeyError):
     """No ticket has that id."""
+
+    def __init__(self, ticket_id: str) -> None:
+        super().__init__(f"no ticket {ticket_id!r}")
+        self.ticket_id = ticket_id
 
 
 class Ticket(BaseModel):

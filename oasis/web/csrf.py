@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from oasis.auth import COOKIE_NAME, Principal
 from oasis.auth.deps import auth_context
-from oasis.auth.sessions import stored_secret
+from oasis.state import stored_secret
 
 FIELD = "csrf_token"
 COOKIE = "oasis_csrf"

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, Path
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from oasis.api.deps import IncidentsDep
 from oasis.api.response_deps import ResponderDep
 from oasis.auth import Principal, Role, require
-from oasis.incidents import NotFoundError
-from oasis.respond import DecisionError
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["decisions"])
 IncidentId = Annotated[str, Path(max_length=40, description="Incident id")]
@@ -41,12 +39,9 @@ class DecisionIn(BaseModel):
 
 
 async def _call(fn: Any, *args: Any) -> None:
-    try:
-        await run_in_threadpool(fn, *args)
-    except NotFoundError as exc:
-        raise HTTPException(404, f"no incident {exc.args[0]!r}") from None
-    except DecisionError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
+    # No such incident (404) and refused decisions (409, or the DecisionError's status)
+    # are answered by oasis.api.errors.
+    await run_in_threadpool(fn, *args)
 
 
 @router.post("/{incident_id}/actions/{action_id}/approve", responses=ERRORS)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, field_validator
 
-from oasis.knowledge import KnowledgeBase, QuestionError
+from oasis.knowledge import KnowledgeBase
 
 router = APIRouter(prefix="/api/v1", tags=["consult"])
 MAX_QUESTION_CHARS = 2000
@@ -66,8 +66,5 @@ async def consult(body: ConsultIn, request: Request) -> dict[str, Any]:
     kb: KnowledgeBase | None = getattr(request.app.state, "knowledge", None)
     if kb is None:
         raise HTTPException(503, "no knowledge base on this server")
-    try:
-        answer = await run_in_threadpool(kb.consult, body.question, k=body.k)
-    except QuestionError as exc:
-        raise HTTPException(422, str(exc)) from None
+    answer = await run_in_threadpool(kb.consult, body.question, k=body.k)  # QuestionError: 422
     return answer.to_dict()

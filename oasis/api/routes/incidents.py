@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from oasis.api.deps import IncidentsDep
 from oasis.api.response_deps import ActionsDep, OutboxDep
-from oasis.incidents import NotFoundError, Severity, Status
+from oasis.incidents import Severity, Status
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
 
@@ -73,10 +73,7 @@ async def list_incidents(
 async def get_incident(incidents: IncidentsDep, actions: ActionsDep, outbox: OutboxDep,
                        incident_id: Annotated[str, Path(max_length=40)]) -> dict[str, Any]:
     """One incident with its evidence, timeline, actions and notifications."""
-    try:
-        incident = await run_in_threadpool(incidents.get, incident_id)
-    except NotFoundError:
-        raise HTTPException(404, f"no incident {incident_id!r}") from None
+    incident = await run_in_threadpool(incidents.get, incident_id)  # 404: oasis.api.errors
     taken = await run_in_threadpool(actions.for_incident, incident_id)
     sent = await run_in_threadpool(outbox.for_incident, incident_id)
     return {**incident.to_dict(), "actions": [a.to_dict() for a in taken],

@@ -12,7 +12,6 @@ from pydantic import TypeAdapter
 
 from oasis.api.deps import IngestorDep, ServicesDep, SettingsDep
 from oasis.api.schemas import IngestResponse, Problem
-from oasis.ingest import BodyError
 from oasis.signals import DeploymentRecord, LogRecord, MetricRecord
 
 router = APIRouter(prefix="/api/v1", tags=["signals"])
@@ -73,10 +72,7 @@ async def post_signals(
         )
     limit = int(settings.ingest.max_body_mb * 1024 * 1024)
     body = await read_body(request, limit)
-    try:
-        report = await run_in_threadpool(ingestor.ingest_body, body)
-    except BodyError as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+    report = await run_in_threadpool(ingestor.ingest_body, body)  # BodyError: 400
     services.metrics.records("signals", accepted=report.accepted, rejected=report.rejected,
                              duplicates=report.duplicates)
     payload = report.as_dict()

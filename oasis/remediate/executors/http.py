@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from oasis.remediate.executors.base import ExecutorError
+from oasis.signals.retry import Backoff, with_retries
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,22 +38,14 @@ def check_url(name: str, url: str) -> str:
 def send(client: httpx.Client, method: str, url: str, *, attempts: int,
          backoff_seconds: float, sleep: Callable[[float], None] = time.sleep,
          **kwargs: Any) -> Reply:
-    """`method url`, retried on connection errors, timeouts and 5xx answers; `sleep` waits
-    out the backoff between tries."""
-    response: httpx.Response | None = None
-    error: str | None = None
-    for attempt in range(1, attempts + 1):
-        try:
-            response = client.request(method, url, **kwargs)
-        except httpx.TransportError as exc:
-            response, error = None, f"{type(exc).__name__}: {exc or 'no detail'}"
-        else:
-            if response.status_code < 500:
-                return Reply(response, None, attempt)
-            error = f"HTTP {response.status_code}: {detail_of(response)}"
-        if attempt < attempts:
-            sleep(backoff_seconds * 2 ** (attempt - 1))
-    return Reply(response, error, attempts)
+    """`method url`, retried on connection errors, timeouts and 5xx answers
+    (`oasis.signals.retry`); `sleep` waits out the backoff between tries."""
+    tried = with_retries(lambda: client.request(method, url, **kwargs), attempts=attempts,
+                         backoff=Backoff(backoff_seconds), retry_on=(httpx.TransportError,),
+                         retry_if=lambda response: response.status_code >= 500, sleep=sleep)
+    error = None if tried.ok else tried.problem(
+        lambda response: f"HTTP {response.status_code}: {detail_of(response)}")
+    return Reply(tried.result, error, tried.attempts)
 
 
 def detail_of(response: httpx.Response, limit: int = 500) -> str:

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any
 
 from oasis.signals.parse import json_kind
+from oasis.signals.times import (
+    PLAUSIBLE_YEARS,
+    NaiveTimeError,
+    TimeError,
+    TimeFormatError,
+    parse_aware,
+)
 from oasis.triage.model import EventFormatError
 
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_MIN_YEAR = 1970
-_MAX_YEAR = 2200
 
 
 
@@ -30,26 +34,22 @@ def is_account_id(value: str) -> bool:
 
 def parse_time(value: str, where: str) -> datetime:
     """RFC 1123 ("Fri, 10 Nov 2023 09:01:00 GMT", as AWS Health writes it in events),
-    ISO 8601 with a zone, or a bare date (Cost Anomaly Detection), as aware UTC."""
+    ISO 8601 with a zone, or a bare date (Cost Anomaly Detection), as aware UTC
+    (`oasis.signals.times.parse_aware`)."""
     text = value.strip()
     if _DATE_ONLY.match(text):
         text += "T00:00:00Z"
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        try:
-            parsed = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            raise EventFormatError(
-                f"{where}: {value!r} is not a time (expected ISO 8601 such as "
-                f"2023-11-10T09:01:00Z or 'Fri, 10 Nov 2023 09:01:00 GMT')") from None
-        if parsed.tzinfo is None:  # RFC 2822's "-0000": UTC, local zone unknown
-            parsed = parsed.replace(tzinfo=UTC)
-    if parsed.tzinfo is None:
-        raise EventFormatError(f"{where}: {value!r} has no timezone")
-    if not _MIN_YEAR <= parsed.year <= _MAX_YEAR:  # a typo, and astimezone may overflow
-        raise EventFormatError(f"{where}: {value!r} is outside {_MIN_YEAR}-{_MAX_YEAR}")
-    return parsed.astimezone(UTC)
+        return parse_aware(text, years=PLAUSIBLE_YEARS, rfc2822=True)
+    except TimeFormatError:
+        raise EventFormatError(
+            f"{where}: {value!r} is not a time (expected ISO 8601 such as "
+            f"2023-11-10T09:01:00Z or 'Fri, 10 Nov 2023 09:01:00 GMT')") from None
+    except NaiveTimeError:
+        raise EventFormatError(f"{where}: {value!r} has no timezone") from None
+    except TimeError:
+        raise EventFormatError(f"{where}: {value!r} is outside {PLAUSIBLE_YEARS[0]}-"
+                               f"{PLAUSIBLE_YEARS[1]}") from None
 
 
 def decode_json(text: str, where: str) -> Any:

@@ -1,4 +1,5 @@
-"""What an investigation must produce, and the checks that decide whether to believe it.
+"""What an investigation must produce (whichever analyst made it), how it was reached
+(`Outcome`), and the checks that decide whether to believe a model's.
 
 A model's answer is accepted only if it names a service OASIS knows, cites evidence items
 that exist (by id: E1, E2, …), and proposes only actions from the catalog with valid typed
@@ -9,11 +10,16 @@ try again, or OASIS falls back to the deterministic analyst.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from oasis.incidents.model import Incident
 from oasis.remediate.catalog import ActionError, ActionKind, ActionSpec, Risk
+
+#: The action kinds some executor here can run on a service (None: on no service).
+Catalog = Callable[[str | None], Collection[ActionKind]]
 
 
 class RootCause(BaseModel):
@@ -41,13 +47,43 @@ class Investigation(BaseModel):
         max_length=3, description="Best first; empty if no catalog action fits")
 
 
+@dataclass
+class Outcome:
+    """An investigation and how it was reached."""
+
+    investigation: Investigation
+    source: str  # "analyst:deterministic" or "analyst:model:<model id>"
+    attempts: int = 0
+    rejected: list[str] = field(default_factory=list)
+    usage: dict[str, Any] | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    fallback_reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "attempts": self.attempts, "rejected": self.rejected,
+                "usage": self.usage,
+                "tool_calls": [{k: c.get(k) for k in ("name", "args", "ok")}
+                               for c in self.tool_calls[:50]],
+                "fallback_reason": self.fallback_reason,
+                "investigation": self.investigation.model_dump(mode="json")}
+
+
+class Analyst(Protocol):
+    """Who turns an incident's evidence into an investigation: the deterministic analyst
+    (`oasis.analyze.analyst.DeterministicAnalyst`) or a model (`oasis.agents.investigator`)."""
+
+    name: str
+
+    def investigate(self, incident: Incident) -> Outcome: ...
+
+
 def evidence_ids(evidence: Sequence[dict[str, Any]]) -> list[str]:
     return [f"E{n}" for n in range(1, len(evidence) + 1)]
 
 
 def problems(investigation: Investigation, *, known_services: Collection[str],
              evidence: Sequence[dict[str, Any]], incident_id: str,
-             catalog_for: Callable[[str | None], Collection[ActionKind]]) -> list[str]:
+             catalog_for: Catalog) -> list[str]:
     """Reasons to reject `investigation`; empty when it can be believed."""
     found = []
     cause = investigation.root_cause
