@@ -188,8 +188,11 @@ def test_rewriting_every_row_and_recomputing_fails_against_the_anchors(
     rewrite_all(log, with_the_key(keys) if forge == "key holder" else forge)
     problems = caught(log, keys, target, "seq 6: its hash is not the one the anchor of")
     assert problems[-1].startswith("seq 6"), problems
-    if forge in (plain_sha256, "key holder"):  # a consistent chain: only the anchor knows
+    if forge == "key holder":  # a consistent chain: only the anchors know
         assert log.verify().ok
+    elif forge == plain_sha256:  # a consistent unkeyed chain: the key file knows, too
+        assert "seq 1: unkeyed (plain SHA-256), but the key file says records are keyed " \
+            "from seq 1" in log.verify().problems[0]
 
 
 def test_deleting_the_tail_and_moving_the_head_back_fails_against_the_anchors(
@@ -302,6 +305,7 @@ def test_rotation_keeps_old_records_and_anchors_verifiable(log: AuditLog, keys: 
     anchor(log, keys, target)
     new = AuditKeys(keys.path).rotate()  # another process (the CLI) rotates the file
     assert new != old and keys.ids() == [new, old]
+    assert keys.keyed_from == 1  # rotation keeps the note of the first keyed seq
     fill(log, 3, start=3)  # the same long-lived log picks the new key up
     anchor(log, keys, target)
     assert [r.key_id for r in stored(log)] == [old] * 3 + [new] * 3
@@ -335,8 +339,12 @@ def test_legacy_records_from_before_keys_still_verify(db_url: str, keys: AuditKe
                                                             keys.current()[0]]
         target = anchors_file(tmp_path)
         anchor(upgraded, keys, target)
+        assert keys.keyed_from == 4 and "keyed-from: 4" in keys.path.read_text()
         rewrite_all(upgraded, plain_sha256)  # legacy rows can be recomputed: anchors tell
         caught(upgraded, keys, target, "seq 5: its hash is not the one")
+        # and so does the key file, for the records written after the upgrade
+        assert "seq 4: unkeyed (plain SHA-256), but the key file says records are keyed " \
+            "from seq 4" in upgraded.verify().problems[0]
     finally:
         upgraded.close()
 
@@ -349,6 +357,25 @@ def test_exports_of_keyed_records_verify_offline_with_the_key(log: AuditLog, key
     assert json.loads(path.read_text().splitlines()[0])["key_id"] == keys.current()[0]
     assert verify_jsonl(path, keys=keys, head_hash=written[-1].hash).ok
     assert "not in the keyring" in verify_jsonl(path).problems[0]
+
+
+def test_a_key_file_that_cannot_be_written_is_not_marked_and_nothing_fails(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import oasis.audit.keys as keys_module
+
+    path = tmp_path / "audit.keys"
+    path.write_text("a" * 64 + "\n")  # e.g. a mounted secret, read-only
+
+    def read_only(*_args) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(keys_module, "_write", read_only)
+    log = AuditLog(f"sqlite:///{tmp_path / 'state.db'}", keys=AuditKeys(path))
+    try:
+        fill(log, 2)
+        assert log.verify().ok and log.keys.keyed_from is None
+    finally:
+        log.close()
 
 
 def test_key_file_and_variable(tmp_path: Path) -> None:

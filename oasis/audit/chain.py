@@ -66,6 +66,9 @@ class KeyLookup(Protocol):
 
     def secret(self, kid: str) -> str | None: ...
 
+    @property
+    def keyed_from(self) -> int | None: ...
+
 
 @dataclass(slots=True)
 class VerifyResult:
@@ -161,6 +164,7 @@ class ChainChecker:
         self.unkeyed = 0
         self.keys = keys
         self.keyed_since: int | None = None
+        self.keyed_from = keys.keyed_from if keys is not None else None
         self.unknown_keys: dict[str, list[int]] = {}  # key id -> [first seq, count]
         self.problems: list[str] = []
         self.more = 0
@@ -199,6 +203,10 @@ class ChainChecker:
             if self.keyed_since is not None:
                 self.add(f"seq {seq}: unkeyed (plain SHA-256) after keyed records from seq "
                          f"{self.keyed_since}: it was rewritten by someone without the key")
+            elif self.keyed_from is not None and seq >= self.keyed_from:
+                self.add(f"seq {seq}: unkeyed (plain SHA-256), but the key file says records "
+                         f"are keyed from seq {self.keyed_from}: it was rewritten by someone "
+                         f"without the key")
             elif record_hash(seq, at, kind, actor, subject, data, prev_hash) != stored:
                 self.add(f"seq {seq}: hash mismatch: the record was edited after it was "
                          f"written")

@@ -6,9 +6,11 @@ Records name their key by id (a fingerprint, never the key); verification accept
 key and every retired one still in the keyring, so keys can be rotated.
 
 The keyring is a text file, newest key first, one `id: key` line each (`#` comments allowed;
-a bare `key` line works too, its id is computed). It is created on first use with mode 0600;
-`rotate()` puts a new key on top. `OASIS_AUDIT__KEY` (the `audit.key` setting) may instead
-give the current key directly; the file then only supplies retired keys.
+a bare `key` line works too, its id is computed), and a `keyed-from: <seq>` line the writer
+adds after its first keyed record, so a trail rewritten as plain SHA-256 records shows. It is
+created on first use with mode 0600; `rotate()` puts a new key on top. `OASIS_AUDIT__KEY`
+(the `audit.key` setting) may instead give the current key directly; the file then only
+supplies retired keys.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import re
 import secrets
 import stat
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from oasis.audit.chain import AuditError
@@ -28,6 +31,7 @@ from oasis.signals.signing import sign_body, verify_body
 
 MIN_KEY_LENGTH = 32
 ID_LENGTH = 12
+KEYED_FROM = "keyed-from"  # the key file's line naming the first seq written with a key
 _LABEL = re.compile(r"[\w-]{1,32}")
 _HEADER = ("# OASIS audit keys, newest first: `id: key`. Keep every retired key: records and\n"
            "# anchors signed with it verify only while it is here. Never store this file in\n"
@@ -77,6 +81,8 @@ class AuditKeys:
         self._env = _checked(key, "OASIS_AUDIT__KEY") if key is not None else None
         self._stamp: tuple[int, int, int] | None = None
         self._file_keys: list[tuple[str, str]] = []
+        self._keyed_from: int | None = None
+        self._marked = False
         self.warnings: list[str] = []
 
     @classmethod
@@ -105,7 +111,7 @@ class AuditKeys:
         try:
             st = self.path.stat()
         except FileNotFoundError:
-            self._stamp, self._file_keys, self.warnings = None, [], []
+            self._stamp, self._file_keys, self._keyed_from, self.warnings = None, [], None, []
             return
         except OSError as exc:
             raise AuditError(f"cannot read the audit key file {self.path}: {exc.strerror}") \
@@ -113,7 +119,9 @@ class AuditKeys:
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         if stamp == self._stamp:
             return
-        self._file_keys, self.warnings = _parse(self.path)
+        ring = _parse(self.path)
+        self._file_keys, self._keyed_from, self.warnings = ring.entries, ring.keyed_from, \
+            ring.warnings
         if stat.S_IMODE(st.st_mode) & 0o077:
             self.warnings.append(f"the audit key file {self.path} is readable by others "
                                  f"(mode {stat.S_IMODE(st.st_mode):o}): chmod 600 it")
@@ -126,6 +134,13 @@ class AuditKeys:
     def ids(self) -> list[str]:
         """Every key id, newest (current) first."""
         return [i for i, _ in self._entries()]
+
+    @property
+    def keyed_from(self) -> int | None:
+        """The seq from which every record is keyed, as the key file recorded it when the
+        first keyed record was written: a plain SHA-256 record from there on is a rewrite."""
+        self._reload()
+        return self._keyed_from
 
     def current(self) -> tuple[str, str]:
         """(id, key) to sign with now; makes the key file on first use when allowed."""
@@ -147,7 +162,27 @@ class AuditKeys:
         assert self.path is not None
         with _locked(self.path):
             if not self.path.exists():
-                _write(self.path, [(key_id(k := new_key()), k)])
+                _write(self.path, _Ring([(key_id(k := new_key()), k)]))
+
+    def mark_keyed_from(self, seq: int) -> None:
+        """Note in the key file, once, that records are keyed from `seq` on (called by the
+        writer after its first keyed append). Best effort: a read-only key file (a mounted
+        secret) is left alone, and anchors still catch a rewrite."""
+        if self._marked or self.path is None:
+            return
+        self._marked = True
+        if self.keyed_from is not None:
+            return
+        try:
+            with _locked(self.path):
+                if not self.path.exists():
+                    return
+                ring = _parse(self.path)
+                ring.keyed_from = min(seq, ring.keyed_from or seq)
+                _write(self.path, ring)
+        except (AuditError, OSError):
+            return
+        self._stamp = None
 
     def rotate(self) -> str:
         """Put a new key on top; later records and anchors use it. Returns its id."""
@@ -158,38 +193,51 @@ class AuditKeys:
         if self.path is None:
             raise AuditError("no audit key file is set")
         with _locked(self.path):
-            kept = _parse(self.path)[0] if self.path.exists() else []
+            ring = _parse(self.path) if self.path.exists() else _Ring([])
             fresh = new_key()
-            _write(self.path, [(key_id(fresh), fresh), *kept])
+            ring.entries.insert(0, (key_id(fresh), fresh))
+            _write(self.path, ring)
         self._stamp = None
         return key_id(fresh)
 
 
-def _parse(path: Path) -> tuple[list[tuple[str, str]], list[str]]:
+@dataclass
+class _Ring:
+    entries: list[tuple[str, str]]  # (id, key), newest first
+    keyed_from: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _parse(path: Path) -> _Ring:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise AuditError(f"cannot read the audit key file {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise AuditError(f"the audit key file {path} is not UTF-8 text") from None
-    entries: list[tuple[str, str]] = []
-    warnings: list[str] = []
+    ring = _Ring([])
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         label, sep, rest = line.partition(":")
+        if label.strip() == KEYED_FROM:
+            try:
+                ring.keyed_from = int(rest)
+            except ValueError:
+                raise AuditError(f"{path} line {number}: {KEYED_FROM} must be a seq") from None
+            continue
         label, key = (label.strip(), rest) if sep and _LABEL.fullmatch(label.strip()) \
             else ("", line)
         key = _checked(key, f"{path} line {number}")
         if label and label != key_id(key):
-            warnings.append(f"{path} line {number}: the id {label!r} is not this key's id "
-                            f"({key_id(key)}); records name it {key_id(key)}")
-        entries.append((key_id(key), key))
-    return entries, warnings
+            ring.warnings.append(f"{path} line {number}: the id {label!r} is not this key's "
+                                 f"id ({key_id(key)}); records name it {key_id(key)}")
+        ring.entries.append((key_id(key), key))
+    return ring
 
 
-def _write(path: Path, entries: list[tuple[str, str]]) -> None:
+def _write(path: Path, ring: _Ring) -> None:
     """Replace the file at once, mode 0600 from the start: never half written, never open."""
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -198,7 +246,9 @@ def _write(path: Path, entries: list[tuple[str, str]]) -> None:
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(_HEADER + "".join(f"{kid}: {key}\n" for kid, key in entries))
+            f.write(_HEADER + "".join(f"{kid}: {key}\n" for kid, key in ring.entries))
+            if ring.keyed_from is not None:
+                f.write(f"{KEYED_FROM}: {ring.keyed_from}\n")
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -167,6 +167,8 @@ class AuditLog:
             else:
                 conn.execute(audit_head.update().where(audit_head.c.id == HEAD_ID)
                              .values(**values))
+        if kid and self.keys is not None:
+            self.keys.mark_keyed_from(seq)  # once per process; a no-op when already noted
         return record
 
     # -- reading ---------------------------------------------------------------------------
