@@ -166,6 +166,7 @@ class ChainChecker:
         self.keyed_since: int | None = None
         self.keyed_from = keys.keyed_from if keys is not None else None
         self.unknown_keys: dict[str, list[int]] = {}  # key id -> [first seq, count]
+        self._secrets: dict[str, str | None] = {}
         self.problems: list[str] = []
         self.more = 0
 
@@ -213,7 +214,9 @@ class ChainChecker:
             return
         if self.keyed_since is None:
             self.keyed_since = seq
-        key = self.keys.secret(key_id) if self.keys is not None else None
+        if key_id not in self._secrets:  # one keyring look-up per key, not per record
+            self._secrets[key_id] = self.keys.secret(key_id) if self.keys is not None else None
+        key = self._secrets[key_id]
         if key is None:
             seen = self.unknown_keys.setdefault(key_id, [seq, 0])
             seen[1] += 1
