@@ -5,91 +5,68 @@ whichever OASIS process did it; several processes may share one PostgreSQL datab
 are serialised by a transaction-level lock, so the chain never forks: each record links to the
 one committed before it. A separate head row (count, last seq, last hash), updated in the same
 transaction, makes deleting the newest records as visible as editing or deleting older ones.
+Given audit keys (`AuditKeys`), each link is an HMAC keyed with the current key, so the chain
+cannot be recomputed by someone who can write the database but not read the key file.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine import Connection, Engine
 
 from oasis.audit import s3
 from oasis.audit.chain import (
     GENESIS_HASH,
     AuditError,
+    AuditHead,
     AuditRecord,
-    ChainChecker,
     VerifyResult,
     canonical_json,
     normalize_data,
     record_hash,
+    record_link,
 )
+from oasis.audit.keys import AuditKeys
 from oasis.audit.settings import AuditSettings
+from oasis.audit.tables import (
+    COLUMNS,
+    HEAD_ID,
+    AnchorWatch,
+    audit_head,
+    audit_records,
+    check_text,
+    create_schema,
+    metadata,
+    read_head,
+    rows,
+    sqlite_transaction,
+    to_record,
+    verify_rows,
+)
 from oasis.signals.model import utc_iso
-from oasis.state import from_db as _aware
 from oasis.state import state_engine
 from oasis.state import to_db as _naive
 
-metadata = sa.MetaData()
-
-audit_records = sa.Table(
-    "audit_records", metadata,
-    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("at", sa.DateTime, nullable=False, index=True),
-    sa.Column("kind", sa.String(64), nullable=False, index=True),
-    sa.Column("actor", sa.String(200), nullable=False),
-    sa.Column("subject", sa.String(200), nullable=False, index=True),
-    # Plain JSON, not JSONB: PostgreSQL keeps the text as written, so numbers read back
-    # exactly as they were hashed.
-    sa.Column("data", sa.JSON, nullable=False),
-    sa.Column("prev_hash", sa.String(64), nullable=False),
-    sa.Column("hash", sa.String(64), nullable=False),
-)
-
-audit_head = sa.Table(
-    "audit_head", metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),  # always 1
-    sa.Column("count", sa.BigInteger, nullable=False),
-    sa.Column("last_seq", sa.BigInteger, nullable=False),
-    sa.Column("last_hash", sa.String(64), nullable=False),
-    sa.Column("updated_at", sa.DateTime, nullable=False),
-)
-
-HEAD_ID = 1
 LOCK_KEY = 0x0A51_A0D1  # pg_advisory_xact_lock key; any constant no other OASIS lock uses
-CHUNK_ROWS = 5_000  # rows read per query when streaming, so a million records fit in memory
-MAX_LENGTHS = {"kind": 64, "actor": 200, "subject": 200}
-
-# `data` is read as its stored text and decoded here, so a row edited into invalid JSON is
-# reported as tampering instead of crashing the reader.
-_COLUMNS = (audit_records.c.seq, audit_records.c.at, audit_records.c.kind,
-            audit_records.c.actor, audit_records.c.subject,
-            sa.cast(audit_records.c.data, sa.Text).label("data"),
-            audit_records.c.prev_hash, audit_records.c.hash)
-
-
-@dataclass(frozen=True, slots=True)
-class AuditHead:
-    """The newest record as of the last append: what tail truncation cannot fake."""
-
-    count: int
-    last_seq: int
-    last_hash: str
 
 
 class AuditLog:
-    """Append, read, verify and export the audit trail."""
+    """Append, read, verify and export the audit trail.
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    `keys` sign new records (the current key) and check keyed ones (any key in the ring);
+    without them records get a plain SHA-256 link, as before audit keys, which anyone who
+    can write the database can recompute, and keyed records cannot be checked.
+    """
+
+    def __init__(self, url: str, *, keys: AuditKeys | None = None, echo: bool = False) -> None:
         try:
             engine = state_engine(url, echo=echo)
         except (sa.exc.NoSuchModuleError, ImportError) as exc:  # unknown scheme, no driver
@@ -98,26 +75,27 @@ class AuditLog:
             raise AuditError("invalid database URL: not a SQLAlchemy URL") from None
         self._owns_engine = True
         try:
-            self._setup(engine)
+            self._setup(engine, keys)
         except BaseException:
             engine.dispose()
             raise
 
     @classmethod
-    def from_engine(cls, engine: Engine) -> AuditLog:
+    def from_engine(cls, engine: Engine, *, keys: AuditKeys | None = None) -> AuditLog:
         """An audit log in a database someone else opened (e.g. `IncidentStore.engine`)."""
         log = cls.__new__(cls)
         log._owns_engine = False
-        log._setup(engine)
+        log._setup(engine, keys)
         return log
 
-    def _setup(self, engine: Engine) -> None:
+    def _setup(self, engine: Engine, keys: AuditKeys | None) -> None:
         self.engine = engine
+        self.keys = keys
         self.dialect = engine.dialect.name
         if self.dialect not in ("sqlite", "postgresql"):
             raise AuditError(f"the audit log needs SQLite or PostgreSQL, not {self.dialect}")
         with self._locked() as conn:  # several processes may start at once
-            metadata.create_all(conn)
+            create_schema(conn)
 
     def close(self) -> None:
         """Release the connections, if this log opened them."""
@@ -130,7 +108,7 @@ class AuditLog:
         """A write transaction no other appender, in any process, runs alongside."""
         with self.engine.connect() as conn:
             if self.dialect == "sqlite":
-                with _sqlite_transaction(conn, "BEGIN IMMEDIATE", commit=True):
+                with sqlite_transaction(conn, "BEGIN IMMEDIATE", commit=True):
                     yield conn
             else:
                 with conn.begin():
@@ -143,7 +121,7 @@ class AuditLog:
         so they cannot look like rows missing from the head or the head missing rows."""
         with self.engine.connect() as conn:
             if self.dialect == "sqlite":
-                with _sqlite_transaction(conn, "BEGIN", commit=False):
+                with sqlite_transaction(conn, "BEGIN", commit=False):
                     yield conn
             else:
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
@@ -161,26 +139,27 @@ class AuditLog:
         or action id). `at` defaults to now and must carry a time zone.
         """
         for name, value in (("kind", kind), ("actor", actor), ("subject", subject)):
-            _check_text(name, value)
+            check_text(name, value)
         if at is not None and (not isinstance(at, datetime) or at.tzinfo is None):
             raise ValueError("audit time must be a datetime with a time zone (UTC)")
         at = (at or datetime.now(UTC)).astimezone(UTC)
         body = normalize_data(data)
+        kid, key = self.keys.current() if self.keys is not None else ("", "")
         with self._locked() as conn:
-            head = _read_head(conn)
+            head = read_head(conn)
             if head is None and conn.execute(sa.select(sa.func.max(audit_records.c.seq)))\
                     .scalar() is not None:
                 raise AuditError("the audit head row is missing while records exist: the log "
                                  "was tampered with; run `oasis audit verify`")
             seq = head.last_seq + 1 if head else 1
             prev = head.last_hash if head else GENESIS_HASH
+            link = record_link(seq, utc_iso(at), kind, actor, subject, body, prev, kid, key) \
+                if kid else record_hash(seq, utc_iso(at), kind, actor, subject, body, prev)
             record = AuditRecord(seq=seq, at=at, kind=kind, actor=actor, subject=subject,
-                                 data=body, prev_hash=prev,
-                                 hash=record_hash(seq, utc_iso(at), kind, actor, subject, body,
-                                                  prev))
+                                 data=body, prev_hash=prev, hash=link, key_id=kid)
             conn.execute(audit_records.insert().values(
                 seq=seq, at=_naive(at), kind=kind, actor=actor, subject=subject, data=body,
-                prev_hash=prev, hash=record.hash))
+                prev_hash=prev, hash=record.hash, key_id=kid))
             values = {"count": (head.count if head else 0) + 1, "last_seq": seq,
                       "last_hash": record.hash, "updated_at": _naive(datetime.now(UTC))}
             if head is None:
@@ -188,19 +167,21 @@ class AuditLog:
             else:
                 conn.execute(audit_head.update().where(audit_head.c.id == HEAD_ID)
                              .values(**values))
+        if kid and self.keys is not None:
+            self.keys.mark_keyed_from(seq)  # once per process; a no-op when already noted
         return record
 
     # -- reading ---------------------------------------------------------------------------
     def head(self) -> AuditHead | None:
         """The newest record's seq and hash as the log counts them; None when empty."""
         with self.engine.connect() as conn:
-            return _read_head(conn)
+            return read_head(conn)
 
     def records(self, *, subject: str | None = None, kind: str | None = None,
                 since: datetime | None = None, limit: int | None = None) -> list[AuditRecord]:
         """Matching records, oldest first. `kind` ending in `.*` matches a family
         (`approval.*`); `since` keeps records at or after it; `limit` keeps the newest ones."""
-        query = sa.select(*_COLUMNS)
+        query = sa.select(*COLUMNS)
         if subject is not None:
             query = query.where(audit_records.c.subject == subject)
         if kind is not None:
@@ -218,28 +199,22 @@ class AuditLog:
         else:
             query = query.order_by(audit_records.c.seq)
         with self.engine.connect() as conn:
-            found = [_record(row) for row in conn.execute(query)]
+            found = [to_record(row) for row in conn.execute(query)]
         return sorted(found, key=lambda r: r.seq) if limit is not None else found
 
     # -- verifying -------------------------------------------------------------------------
-    def verify(self) -> VerifyResult:
+    def verify(self, anchors: AnchorWatch | None = None) -> VerifyResult:
         """Re-compute every hash and link, and compare the end of the chain with the head.
 
         Finds edited rows (hash mismatch), deleted rows (seq gap), replaced rows (the next
-        record's prev_hash) and deleted newest rows (head mismatch). Streams in chunks.
+        record's prev_hash) and deleted newest rows (head mismatch). Keyed links are checked
+        with this log's keys. `anchors` (`oasis.audit.anchors.AnchorCheck`) also compares
+        every anchored seq and the chain's length with heads kept outside the database,
+        which is what catches a rewrite by someone holding the key, a tail cut together with
+        the head, or emptied tables. Streams in chunks.
         """
-        checker = ChainChecker()
         with self._snapshot() as conn:
-            head = _read_head(conn)
-            for row in _rows(conn):
-                data = _decode(row.data)
-                if data is None:
-                    checker.problems.append(f"seq {row.seq}: data is not a JSON object: "
-                                            f"the record was edited after it was written")
-                checker.check(row.seq, utc_iso(_aware(row.at)), row.kind, row.actor,
-                              row.subject, data, row.prev_hash, row.hash)
-        checker.problems.extend(_head_problems(head, checker))
-        return checker.result()
+            return verify_rows(rows(conn), read_head(conn), self.keys, anchors)
 
     # -- exporting -------------------------------------------------------------------------
     def export_jsonl(self, out: Path | str | TextIO, since_seq: int = 0) -> int:
@@ -288,94 +263,13 @@ class AuditLog:
             raise ValueError("`since_seq` must be 0 or more")
         count, first, last = 0, None, None
         with self._snapshot() as conn:
-            for row in _rows(conn, after_seq=since_seq):
-                last = _record(row)
+            for row in rows(conn, after_seq=since_seq):
+                last = to_record(row)
                 first = first or last
                 out.write(canonical_json(last.to_dict()) + "\n")
                 count += 1
         out.flush()
         return count, first, last
-
-
-def _rows(conn: Connection, after_seq: int = 0) -> Iterator[Row]:
-    """Records in seq order, CHUNK_ROWS per query (keyset paging: each query is an index seek)."""
-    while True:
-        rows = conn.execute(sa.select(*_COLUMNS).where(audit_records.c.seq > after_seq)
-                            .order_by(audit_records.c.seq).limit(CHUNK_ROWS)).all()
-        yield from rows
-        if len(rows) < CHUNK_ROWS:
-            return
-        after_seq = rows[-1].seq
-
-
-def _head_problems(head: AuditHead | None, checker: ChainChecker) -> list[str]:
-    last = checker.last_seq
-    if head is None:
-        return [f"the audit head row is missing but {checker.checked} records exist: it was "
-                f"deleted"] if checker.checked else []
-    if head.last_seq > last:
-        missing = f"seq {last + 1}" if head.last_seq == last + 1 else \
-            f"seq {last + 1}..{head.last_seq}"
-        return [f"{missing} missing at the end: the head says the last record is seq "
-                f"{head.last_seq}, so the newest record(s) were deleted (tail truncated)"]
-    problems = []
-    if head.last_seq < last:
-        problems.append(f"seq {head.last_seq + 1}..{last} are beyond the head (last seq "
-                        f"{head.last_seq}): added outside the audit log")
-    elif head.last_hash != checker.last_hash:
-        problems.append(f"seq {last}: its hash does not match the head's last hash: the "
-                        f"newest record was replaced")
-    if head.count != checker.checked:
-        problems.append(f"the head counts {head.count} records but {checker.checked} exist")
-    return problems
-
-
-def _read_head(conn: Connection) -> AuditHead | None:
-    row = conn.execute(sa.select(audit_head.c.count, audit_head.c.last_seq,
-                                 audit_head.c.last_hash)
-                       .where(audit_head.c.id == HEAD_ID)).first()
-    return AuditHead(row.count, row.last_seq, row.last_hash) if row else None
-
-
-def _record(row: Row) -> AuditRecord:
-    data = _decode(row.data)
-    if data is None:
-        raise AuditError(f"audit record seq {row.seq} has data that is not a JSON object: "
-                         f"it was edited; run `oasis audit verify`")
-    return AuditRecord(seq=row.seq, at=_aware(row.at), kind=row.kind, actor=row.actor,
-                       subject=row.subject, data=data, prev_hash=row.prev_hash, hash=row.hash)
-
-
-def _decode(text: str | None) -> dict[str, Any] | None:
-    try:
-        value = json.loads(text) if text is not None else None
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _check_text(name: str, value: Any) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"audit {name} must be a non-empty string, got {value!r}")
-    if len(value) > MAX_LENGTHS[name]:
-        raise ValueError(f"audit {name} is longer than {MAX_LENGTHS[name]} characters")
-
-
-@contextmanager
-def _sqlite_transaction(conn: Connection, begin: str, *, commit: bool) -> Iterator[None]:
-    """Our own BEGIN on SQLite: pysqlite would otherwise open a deferred transaction late,
-    and a deferred writer that finds the database changed fails instead of waiting."""
-    raw = conn.connection.dbapi_connection
-    saved = raw.isolation_level
-    raw.isolation_level = None  # pysqlite: leave transactions to us
-    try:
-        conn.exec_driver_sql(begin)
-        yield
-        if commit:
-            conn.commit()
-    finally:
-        conn.rollback()  # nothing left to undo after a commit
-        raw.isolation_level = saved
 
 
 __all__ = ["AuditHead", "AuditLog", "audit_head", "audit_records", "metadata"]

@@ -1,4 +1,5 @@
-"""`oasis audit verify|export|list`: check and copy the audit trail in the state database."""
+"""`oasis audit verify|anchor|rotate-key|export|list`: check, anchor and copy the audit trail
+in the state database."""
 
 from __future__ import annotations
 
@@ -14,21 +15,35 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from oasis.audit import AuditError, AuditLog, AuditRecord, AuditSettings, verify_jsonl
+from oasis.audit import (
+    AuditError,
+    AuditKeys,
+    AuditLog,
+    AuditRecord,
+    AuditSettings,
+    VerifyResult,
+    anchor,
+    load_check,
+    verify_jsonl,
+)
+from oasis.audit.anchors import AnchorCheck, ChainBroken
+from oasis.audit.tables import verify_rows
 from oasis.cli.app import app, console, err_console, fail, settings_from
+from oasis.config import Settings
 
-audit_app = typer.Typer(help="Audit trail: verify it, export it, list records.",
-                        no_args_is_help=True)
+audit_app = typer.Typer(help="Audit trail: verify it, anchor it, rotate its key, export it, "
+                             "list records.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
 T = TypeVar("T")
 
 
-def _with_log(ctx: typer.Context, use: Callable[[AuditLog], T]) -> T:
+def _with_log(ctx: typer.Context, use: Callable[[AuditLog], T],
+              keys: AuditKeys | None = None) -> T:
     """Run `use` on the configured audit log; database and audit errors exit 2 with a message."""
     url = settings_from(ctx).incident_db_url
     try:
-        log = AuditLog(url)
+        log = AuditLog(url, keys=keys)
     except AuditError as exc:
         raise fail(str(exc)) from None
     except sa.exc.SQLAlchemyError as exc:  # unreachable, no rights, not a database
@@ -42,6 +57,30 @@ def _with_log(ctx: typer.Context, use: Callable[[AuditLog], T]) -> T:
         raise fail(f"the state database failed: {_reason(exc)}") from None
     finally:
         log.close()
+
+
+def _not_created(settings: Settings) -> str | None:
+    """Where the SQLite state database would be, when it does not exist yet (a fresh data
+    dir): there is nothing to read, and opening it would create it (or fail, with no dir)."""
+    url = settings.incident_db_url
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return parsed.database if not Path(parsed.database).exists() else None
+
+
+def _keys(settings: Settings, *, create: bool) -> AuditKeys:
+    try:
+        keys = AuditKeys.from_settings(settings.audit, settings.data_dir, create=create)
+        keys.ids()  # read the file now, so a broken one is reported before anything else
+    except AuditError as exc:
+        raise fail(str(exc)) from None
+    for warning in keys.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    return keys
 
 
 def _shown(url: str) -> str:
@@ -65,27 +104,117 @@ def verify(
     prev_hash: Annotated[str | None, typer.Option(
         help="With --file: the hash its first record must link to (the previous export's "
              "last hash).")] = None,
+    anchors: Annotated[str | None, typer.Option(
+        "--anchors", help="Anchors file or s3://bucket/prefix/ to hold the chain to "
+                          "[default: audit.anchors, or DATA_DIR/audit-anchors.jsonl if it "
+                          "exists].")] = None,
 ) -> None:
-    """Re-check every hash and link; exit 1 if anything was edited or deleted."""
+    """Re-check every link, the head and the anchors; exit 1 if anything was edited or
+    deleted."""
+    settings = settings_from(ctx)
+    keys = _keys(settings, create=False)
     if file is not None:
         try:
-            result = verify_jsonl(file, prev_hash=prev_hash)
+            result = verify_jsonl(file, prev_hash=prev_hash, keys=keys)
         except AuditError as exc:
             raise fail(str(exc)) from None
-    else:
-        result = _with_log(ctx, lambda log: log.verify())
-    if result.ok:
-        where = escape(str(file)) if file else "the audit log"
-        console.print(f"[green]OK[/]: {result.checked} records in {where} verify")
-        if result.head_hash:  # the anchor worth keeping somewhere else
-            console.print(f"head: seq {result.last_seq} hash {result.head_hash}",
-                          highlight=False, soft_wrap=True)
+        _report(result, escape(str(file)))
         return
-    for problem in result.problems:
-        console.print(f"[red]problem:[/] {escape(problem)}", highlight=False)
-    console.print(f"[red]FAILED[/]: {len(result.problems)} problem(s) in {result.checked} "
-                  "records")
-    raise typer.Exit(1)
+    check = _anchor_check(settings, keys, anchors)
+    if (missing := _not_created(settings)) is not None:
+        result = verify_rows([], None, keys, check)  # no database: an empty chain
+    else:
+        result = _with_log(ctx, lambda log: log.verify(anchors=check), keys=keys)
+    if result.ok and not result.checked:
+        where = f"no audit log at {missing}" if missing else "the audit log is empty"
+        console.print(f"nothing to verify yet: {escape(where)}", highlight=False)
+        return
+    _report(result, "the audit log")
+
+
+def _anchor_check(settings: Settings, keys: AuditKeys, given: str | None) -> AnchorCheck | None:
+    target = given or settings.audit.anchors
+    if target is None:
+        default = Path(settings.audit.anchors_target(settings.data_dir))
+        if not default.exists():
+            return None
+        target = str(default)
+    try:
+        return load_check(target, keys, settings.audit)
+    except AuditError as exc:
+        raise fail(str(exc)) from None
+
+
+def _report(result: VerifyResult, where: str) -> None:
+    if not result.ok:
+        for problem in result.problems:
+            console.print(f"[red]problem:[/] {escape(problem)}", highlight=False)
+        console.print(f"[red]FAILED[/]: {len(result.problems)} problem(s) in {result.checked} "
+                      "records")
+        raise typer.Exit(1)
+    console.print(f"[green]OK[/]: {result.checked} records in {where} verify")
+    if result.unkeyed:
+        console.print(f"unkeyed: {result.unkeyed} record(s) with a plain SHA-256 link, written "
+                      f"before audit keys: only anchors protect them against recomputation",
+                      highlight=False)
+    if result.anchors:
+        console.print(f"anchors: {result.anchors} checked, the newest at seq "
+                      f"{result.anchored_seq}", highlight=False)
+    if result.head_hash:  # the anchor worth keeping somewhere else
+        console.print(f"head: seq {result.last_seq} hash {result.head_hash}",
+                      highlight=False, soft_wrap=True)
+
+
+@audit_app.command("anchor")
+def anchor_head(
+    ctx: typer.Context,
+    to: Annotated[str | None, typer.Option(
+        "--to", help="Anchors file (appended to) or s3://bucket/prefix/ (one object each) "
+                     "[default: audit.anchors, or DATA_DIR/audit-anchors.jsonl].")] = None,
+) -> None:
+    """Verify the chain, then append its signed head to the anchors (exit 1 if it does not
+    verify)."""
+    settings = settings_from(ctx)
+    target = to or settings.audit.anchors_target(settings.data_dir)
+    if (missing := _not_created(settings)) is not None:
+        console.print(f"nothing to anchor yet: no audit log at {escape(missing)}",
+                      highlight=False)
+        return
+    keys = _keys(settings, create=True)
+
+    def run(log: AuditLog):
+        try:
+            return anchor(log, keys, target, settings.audit)
+        except ChainBroken as exc:
+            for problem in exc.problems:
+                console.print(f"[red]problem:[/] {escape(problem)}", highlight=False)
+            console.print(f"[red]NOT ANCHORED[/]: {len(exc.problems)} problem(s)")
+            raise typer.Exit(1) from None
+
+    done = _with_log(ctx, run, keys=keys)
+    if done is None:
+        console.print("nothing to anchor yet: the audit log is empty")
+        return
+    console.print(f"anchored seq {done.seq} hash {done.hash} (key {done.key_id}) to "
+                  f"{escape(done.where)}", highlight=False, soft_wrap=True)
+
+
+@audit_app.command("rotate-key")
+def rotate_key(ctx: typer.Context) -> None:
+    """Add a new audit key on top of the key file; later records and anchors use it."""
+    settings = settings_from(ctx)
+    keys = _keys(settings, create=True)
+    try:
+        new = keys.rotate()
+    except AuditError as exc:
+        raise fail(str(exc)) from None
+    retired = keys.ids()[1:]
+    console.print(f"new audit key {new} in {escape(str(keys.path))}", highlight=False)
+    if retired:
+        console.print(f"retired (keep them, older records need them): {', '.join(retired)}",
+                      highlight=False)
+    console.print("running OASIS processes use the new key from their next record; copy the "
+                  "file to every host that writes or verifies the trail", highlight=False)
 
 
 @audit_app.command("export")
@@ -105,6 +234,11 @@ def export(
     audit_settings = getattr(settings, "audit", AuditSettings())
     if to_s3 and not audit_settings.s3_bucket:
         raise fail("S3 export is not configured: set audit.s3_bucket (OASIS_AUDIT__S3_BUCKET)")
+
+    if (missing := _not_created(settings)) is not None:
+        err_console.print(f"nothing to export yet: no audit log at {escape(missing)}",
+                          highlight=False)
+        return
 
     def run(log: AuditLog) -> None:
         if out is not None:
@@ -130,6 +264,9 @@ def list_records(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The newest audit records, oldest first."""
+    if _not_created(settings_from(ctx)) is not None:
+        console.print("no audit records (the audit log does not exist yet)")
+        return
     found = _with_log(ctx, lambda log: log.records(subject=subject, kind=kind, limit=limit))
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in found], indent=2))
