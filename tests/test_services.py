@@ -121,3 +121,29 @@ def test_services_close_what_they_opened_and_leave_a_given_store_open(
     own.close()
     with pytest.raises(Exception, match=r"(?i)closed"):
         own.store.services()
+
+
+def test_the_service_writes_keyed_audit_records_and_anchors_them(tmp_path: Path) -> None:
+    """The server's audit links are keyed (the key file lives beside, not in, the
+    database), and the anchor pass appends one signed head per run, which verify checks."""
+    from typer.testing import CliRunner
+
+    from oasis.cli import app
+    from oasis.runtime.loops import anchor_pass
+
+    settings = Settings(data_dir=tmp_path / "data", knowledge={"embedder": "none"})
+    services = open_services(settings, monitor=False)
+    try:
+        record = services.audit.append("incident.detected", "oasis", "inc-1", {"n": 1})
+        assert record.key_id, "the server's records are keyed"
+        anchor_pass(services)
+        services.audit.append("incident.recovered", "oasis", "inc-1", {})
+        anchor_pass(services)
+    finally:
+        services.close()
+    anchors = (settings.data_dir / "audit-anchors.jsonl").read_text().splitlines()
+    assert [json.loads(a)["seq"] for a in anchors] == [1, 2]
+    assert (settings.data_dir / "audit.keys").exists()
+    result = CliRunner().invoke(app, ["audit", "verify"],
+                                env={"OASIS_DATA_DIR": str(settings.data_dir)})
+    assert result.exit_code == 0, result.output

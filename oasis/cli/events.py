@@ -23,9 +23,9 @@ class _Kit:
     """The triage side on the configured state database, closed on exit."""
 
     def __init__(self, ctx: typer.Context) -> None:
-        from oasis.audit import AuditLog
         from oasis.incidents import IncidentStore
         from oasis.notify import Outbox
+        from oasis.runtime.response import open_audit
         from oasis.runtime.triage import TriageNotConfigured, build_triage
 
         settings = settings_from(ctx)
@@ -33,7 +33,7 @@ class _Kit:
         self.store = IncidentStore(settings.incident_db_url)
         self.outbox = Outbox(settings.incident_db_url, retry=settings.notify.retry)
         try:
-            self.kit = build_triage(settings, self.store, AuditLog.from_engine(self.store.engine),
+            self.kit = build_triage(settings, self.store, open_audit(settings, self.store.engine),
                                     self.outbox)
         except TriageNotConfigured as exc:
             self.close()

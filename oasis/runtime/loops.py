@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from oasis.audit import AuditKeys, anchor
 from oasis.monitor.monitor import signals_now
 from oasis.runtime.services import Services
 from oasis.sources import SourceUnavailable
@@ -91,6 +92,15 @@ def otlp_flush_pass(services: Services, *, force: bool = False) -> int:
     return services.otlp.flush(force=force)
 
 
+def anchor_pass(services: Services) -> None:
+    """Append a signed anchor of the audit head to `audit.anchors` (verifying the chain
+    first, so an anchor never vouches for a broken one)."""
+    settings = services.settings
+    keys = AuditKeys.from_settings(settings.audit, settings.data_dir)
+    anchor(services.audit, keys, settings.audit.anchors_target(settings.data_dir),
+           settings.audit)
+
+
 def retention_pass(services: Services) -> None:
     result = services.store.apply_retention(datetime.now(UTC))
     if result.logs or result.metrics or result.deployments:
@@ -139,6 +149,9 @@ def start_loops(services: Services) -> Loops:
         ("OTLP span counts", settings.otlp.flush_interval_seconds,
          lambda: otlp_flush_pass(services)),
     ]
+    if settings.audit.anchor_interval_seconds > 0:
+        runs.append(("audit anchor", settings.audit.anchor_interval_seconds,
+                     lambda: anchor_pass(services)))
     if services.monitor is not None:
         check = settings.detect.check_interval_seconds
         respond = settings.respond.interval_seconds

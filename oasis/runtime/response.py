@@ -9,9 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy.engine import Engine
+
 from oasis.agents.factory import make_analyst, specialist_model
 from oasis.approve import LinkLedger, LinkSigner
-from oasis.audit import AuditLog
+from oasis.audit import AuditKeys, AuditLog
 from oasis.config import Settings
 from oasis.detect.graph import CallGraph
 from oasis.incidents import IncidentStore
@@ -60,7 +62,7 @@ def build_response(settings: Settings, incidents: IncidentStore,
     actions = ActionStore(engine)
     executors = Executors.from_settings(settings.remediate, settings.data_dir / "remediate")
     outbox = Outbox(settings.incident_db_url, retry=settings.notify.retry)
-    audit = AuditLog.from_engine(engine)
+    audit = open_audit(settings, engine)
     channels = channels_from(settings.notify)
     channels.update(slack_channels(settings, engine, taken=channels))
     responder = Responder(
@@ -73,6 +75,14 @@ def build_response(settings: Settings, incidents: IncidentStore,
     dispatcher = Dispatcher(outbox, channels, on_outcome=audit_delivery(audit))
     return ResponseKit(responder, actions, ledger, signer, executors, outbox, audit,
                        dispatcher)
+
+
+def open_audit(settings: Settings, engine: Engine) -> AuditLog:
+    """The audit log on the state database, its links keyed with the audit key (kept
+    apart from the database: `audit.key_file` or `OASIS_AUDIT__KEY`). Every writer opens
+    it here, so no writer adds unkeyed records after keyed ones (a downgrade to verify)."""
+    return AuditLog.from_engine(engine, keys=AuditKeys.from_settings(settings.audit,
+                                                                      settings.data_dir))
 
 
 def audit_delivery(audit: AuditLog):
