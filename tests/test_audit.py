@@ -337,23 +337,7 @@ def test_cli_list_table_and_json(cli) -> None:
     assert "no audit records" in run("list", "--subject", "nobody").output
 
 
-# -- S3 ------------------------------------------------------------------------------------
-@pytest.fixture
-def s3_endpoint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    from moto.server import ThreadedMotoServer
-
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_CONFIG_FILE": str(tmp_path / "none"),
-                        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+# -- S3 (the `s3_endpoint` fixture is in conftest.py) ---------------------------------
 
 
 def test_export_to_s3_uploads_a_file_that_verifies(sqlite_log: AuditLog, s3_endpoint: str,

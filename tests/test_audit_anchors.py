@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -505,25 +504,7 @@ def test_cli_missing_anchors_file_given_explicitly_exits_2(cli, tmp_path: Path) 
     assert result.exit_code == 2 and "no anchors file" in result.output
 
 
-# -- S3 ------------------------------------------------------------------------------------
-@pytest.fixture
-def s3_endpoint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    from moto.server import ThreadedMotoServer
-
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_CONFIG_FILE": str(tmp_path / "none"),
-                        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+# -- S3 (the `s3_endpoint` fixture is in conftest.py) ---------------------------------
 
 
 def test_anchors_in_s3_are_one_object_each_and_catch_truncation(
