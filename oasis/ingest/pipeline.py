@@ -1,28 +1,33 @@
 """Ingest: check each record, keep the good ones, report the bad ones with their line.
 
-A bad record never costs the good ones around it: every line is parsed on
-its own, valid records are appended in batches, and the report counts what
-was accepted, skipped as a duplicate `id`, or rejected (and why).
+A bad record never costs the good ones around it: lines are checked in blocks (all at
+once on the columnar fast path, one by one for the lines it leaves over), valid records
+are appended in batches, and the report counts what was accepted, skipped as a
+duplicate `id`, or rejected (and why).
 """
 
 from __future__ import annotations
 
 import gc
-import multiprocessing
+import io
+import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, BinaryIO
 
 import orjson
 
+from oasis.ingest.columnar import LineBatch, merge_in_line_order, thread_parser
+from oasis.ingest.window import Bounds, TimeWindow
 from oasis.signals import RecordError, Signal, parse_line, parse_record
 from oasis.signals.errors import InvalidInput
 from oasis.store import AppendResult, SignalBatch, SignalStore
 
-#: Bytes of NDJSON handed to a worker process at a time.
+#: Bytes of NDJSON checked at a time (one block is one batch written to the store).
 BLOCK_BYTES = 4 * 1024 * 1024
 
 
@@ -73,20 +78,28 @@ class IngestReport:
 
 
 class Ingestor:
-    """Parses records and appends them to a store in batches.
+    """Checks records and appends them to a store in batches.
 
-    With `workers > 1`, `ingest_lines` parses batches in that many worker
-    processes (for large files: parsing is pure Python and holds the GIL),
-    while this process only writes; order and line numbers are kept.
+    NDJSON (`ingest_file`, `ingest_ndjson`, `ingest_lines`, NDJSON bodies) goes through
+    the columnar fast path (`oasis.ingest.columnar`) in blocks, `workers` blocks at a time
+    in threads (DuckDB runs outside the GIL); lines it leaves over are parsed one by one,
+    which words each rejection with its line number. Every record, on either path, must
+    also fall in the time `window`: by default not more than 10 minutes ahead of the wall
+    clock and not older than the store's retention.
     """
 
     def __init__(self, store: SignalStore, *, batch_size: int = 20_000,
-                 max_errors: int = 1_000, workers: int = 1) -> None:
+                 max_errors: int = 1_000, workers: int = 1,
+                 window: TimeWindow | None = None) -> None:
         self.store = store
         self.batch_size = batch_size
         self.max_errors = max_errors
         self.workers = workers
         self.block_bytes = BLOCK_BYTES
+        if window is None:
+            retention = getattr(store, "retention", None)
+            window = TimeWindow(max_age=retention if isinstance(retention, timedelta) else None)
+        self.window = window
 
     def ingest_lines(
         self,
@@ -97,9 +110,14 @@ class Ingestor:
         on_batch: Callable[[IngestReport], None] | None = None,
     ) -> IngestReport:
         """Ingest NDJSON lines; blank lines are skipped but still counted for line numbers."""
-        chunks = _chunked(enumerate(lines, start=first_line), self.batch_size)
-        parsed = (_parse_chunk(chunk, parse_line, source, self.max_errors) for chunk in chunks)
-        return self._write(parsed, on_batch)
+        return self._ingest_blocks(_line_blocks(lines, first_line, self.block_bytes), source,
+                                   on_batch)
+
+    def ingest_ndjson(self, data: bytes, *, source: str | None = None,
+                      first_line: int = 1) -> IngestReport:
+        """Ingest NDJSON bytes (an HTTP body): the fast path, in blocks of whole lines."""
+        return self._ingest_blocks(_blocks(io.BytesIO(data), self.block_bytes, first_line),
+                                   source, None)
 
     def ingest_file(
         self,
@@ -108,17 +126,13 @@ class Ingestor:
         source: str | None = None,
         on_batch: Callable[[IngestReport], None] | None = None,
     ) -> IngestReport:
-        """Ingest an NDJSON file object, in worker processes when `workers > 1`."""
-        if self.workers <= 1:
-            return self.ingest_lines(file, source=source, on_batch=on_batch)
-        return self._write(
-            self._parse_in_workers(_blocks(file, self.block_bytes), source), on_batch
-        )
+        """Ingest an NDJSON file object (plain, gzip or a pipe), read in blocks."""
+        return self._ingest_blocks(_blocks(file, self.block_bytes), source, on_batch)
 
     def ingest_values(self, values: Iterable[Any], *, source: str | None = None) -> IngestReport:
         """Ingest decoded JSON values; the reported `line` is the 1-based position."""
         chunks = _chunked(enumerate(values, start=1), self.batch_size)
-        parsed = (_parse_chunk(chunk, parse_record, source, self.max_errors) for chunk in chunks)
+        parsed = (self._parse_chunk(chunk, parse_record, source) for chunk in chunks)
         return self._write(parsed, None)
 
     def ingest_body(self, body: bytes, *, source: str | None = None) -> IngestReport:
@@ -127,30 +141,60 @@ class Ingestor:
             try:
                 values = orjson.loads(body)
             except orjson.JSONDecodeError as exc:
-                raise BodyError(f"body is not a valid JSON array: {exc}") from None
+                problem = "invalid UTF-8" if "UTF-8" in str(exc) else str(exc)
+                raise BodyError(f"body is not a valid JSON array: {problem}") from None
             return self.ingest_values(values, source=source)
-        return self.ingest_lines(body.split(b"\n"), source=source)
+        return self.ingest_ndjson(body, source=source)
 
-    def _parse_in_workers(
-        self, blocks: Iterator[tuple[int, bytes]], source: str | None
-    ) -> Iterator[tuple[SignalBatch, IngestReport]]:
-        # spawn, not fork: the parent may hold threads (a server, the writer) and a database.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
-            pending: deque[Future[tuple[dict[str, bytes], IngestReport]]] = deque()
-            for first_line, block in blocks:
-                pending.append(
-                    pool.submit(_parse_block_ipc, block, first_line, source, self.max_errors)
-                )
-                # Bounded read-ahead keeps memory flat however large the file is.
-                if len(pending) > 2 * self.workers:
-                    yield _from_ipc(pending.popleft().result())
-            while pending:
-                yield _from_ipc(pending.popleft().result())
+    def _ingest_blocks(self, blocks: Iterator[tuple[int, bytes]], source: str | None,
+                       on_batch: Callable[[IngestReport], None] | None) -> IngestReport:
+        workers = self.workers if self.workers > 0 else default_workers()
+        if workers == 1:
+            parsed = (self._parse_block(first, block, source) for first, block in blocks)
+            return self._write(parsed, on_batch)
+        with ThreadPoolExecutor(workers, thread_name_prefix="oasis-parse") as pool:
+            return self._write(_ahead(pool, self._parse_block, blocks, source, 2 * workers),
+                               on_batch)
+
+    def _parse_block(self, first_line: int, block: bytes,
+                     source: str | None) -> tuple[SignalBatch, IngestReport]:
+        bounds = self.window.bounds()
+        earliest, latest = bounds.naive()
+        fast = thread_parser().parse(block, first_line, earliest=earliest, latest=latest)
+        if not fast.slow:
+            return fast.batch, IngestReport()
+        slow, report = self._parse_chunk(fast.slow, parse_line, source, bounds)
+        return merge_in_line_order(fast, slow), report
+
+    def _parse_chunk(self, chunk: list[tuple[int, Any]], parse: Callable[[Any], Signal],
+                     source: str | None, bounds: Bounds | None = None,
+                     ) -> tuple[LineBatch, IngestReport]:
+        """The per-record path: each item parsed and checked on its own, with its line."""
+        records: list[tuple[int, Signal]] = []
+        report = IngestReport()
+        bounds = bounds or self.window.bounds()
+        with _gc_paused():
+            for number, item in chunk:
+                if isinstance(item, bytes | str) and not item.strip():
+                    continue  # blank line
+                try:
+                    record = parse(item)
+                    reason = self.window.refusal(record.timestamp, bounds)
+                    if reason is not None:
+                        raise RecordError(reason)
+                except RecordError as exc:
+                    report.rejected += 1
+                    if len(report.errors) < self.max_errors:
+                        report.errors.append(Rejection(number, str(exc), source))
+                    else:
+                        report.errors_omitted += 1
+                    continue
+                records.append((number, record))
+        return LineBatch(records), report
 
     def _write(
         self,
-        parsed: Iterable[tuple[SignalBatch, IngestReport]],
+        parsed: Iterable[tuple[SignalBatch | LineBatch, IngestReport]],
         on_batch: Callable[[IngestReport], None] | None,
     ) -> IngestReport:
         total = IngestReport()
@@ -173,6 +217,8 @@ class Ingestor:
                     on_batch(report)
 
             for batch, report in parsed:
+                if isinstance(batch, LineBatch):
+                    batch = batch.to_batch()
                 settle()
                 in_flight = (writer.submit(self.store.append_batch, batch), report)
             settle()
@@ -190,19 +236,6 @@ def _chunked(items: Iterable[tuple[int, Any]], size: int) -> Iterator[list[tuple
         yield chunk
 
 
-def _parse_chunk(
-    chunk: list[tuple[int, Any]],
-    parse: Callable[[Any], Signal],
-    source: str | None,
-    max_errors: int,
-) -> tuple[SignalBatch, IngestReport]:
-    records: list[Signal] = []
-    report = IngestReport()
-    with _gc_paused():
-        _parse_into(chunk, parse, source, max_errors, records, report)
-        return SignalBatch.from_records(records), report
-
-
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """Parsed records hold no reference cycles, so the cycle collector's passes over tens
@@ -216,29 +249,8 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _parse_into(chunk: list[tuple[int, Any]], parse: Callable[[Any], Signal],
-                source: str | None, max_errors: int, records: list[Signal],
-                report: IngestReport) -> None:
-    for number, item in chunk:
-        if isinstance(item, bytes | str) and not item.strip():
-            continue  # blank line
-        try:
-            records.append(parse(item))
-        except RecordError as exc:
-            report.rejected += 1
-            if len(report.errors) < max_errors:
-                report.errors.append(Rejection(number, str(exc), source))
-            else:
-                report.errors_omitted += 1
-
-
-def _blocks(file: BinaryIO, size: int) -> Iterator[tuple[int, bytes]]:
-    """Whole lines in blocks of about `size` bytes, each with the number of its first line.
-
-    Blocks, not lines, go to the workers: one bytes object pickles for nearly
-    free, where a list of lines costs more to ship than to parse.
-    """
-    first_line = 1
+def _blocks(file: BinaryIO, size: int, first_line: int = 1) -> Iterator[tuple[int, bytes]]:
+    """Whole lines in blocks of about `size` bytes, each with the number of its first line."""
     carry = b""
     while chunk := file.read(size):
         chunk = carry + chunk
@@ -253,19 +265,40 @@ def _blocks(file: BinaryIO, size: int) -> Iterator[tuple[int, bytes]]:
         yield first_line, carry
 
 
-def _parse_block_ipc(
-    block: bytes, first_line: int, source: str | None, max_errors: int
-) -> tuple[dict[str, bytes], IngestReport]:
-    """Worker-process entry: parse a block of NDJSON, ship the columns back as Arrow IPC."""
-    lines = block.split(b"\n")
-    if lines and not lines[-1]:
-        lines.pop()
-    batch, report = _parse_chunk(
-        list(enumerate(lines, start=first_line)), parse_line, source, max_errors
-    )
-    return batch.to_ipc(), report
+def _line_blocks(lines: Iterable[bytes | str], first_line: int,
+                 size: int) -> Iterator[tuple[int, bytes]]:
+    """Lines (with or without their newline) joined into blocks for the fast path."""
+    buffer: list[bytes] = []
+    used = 0
+    for line in lines:
+        raw = line.encode("utf-8", "surrogatepass") if isinstance(line, str) else line
+        if not raw.endswith(b"\n"):
+            raw += b"\n"
+        buffer.append(raw)
+        used += len(raw)
+        if used >= size:
+            yield first_line, b"".join(buffer)
+            first_line += len(buffer)
+            buffer, used = [], 0
+    if buffer:
+        yield first_line, b"".join(buffer)
 
 
-def _from_ipc(result: tuple[dict[str, bytes], IngestReport]) -> tuple[SignalBatch, IngestReport]:
-    data, report = result
-    return SignalBatch.from_ipc(data), report
+def _ahead(pool: ThreadPoolExecutor, parse: Callable[..., Any],
+           blocks: Iterator[tuple[int, bytes]], source: str | None,
+           depth: int) -> Iterator[Any]:
+    """Parse blocks in the pool, yielding results in order; bounded read-ahead keeps memory
+    flat however large the input is."""
+    pending: deque[Future[Any]] = deque()
+    for first_line, block in blocks:
+        pending.append(pool.submit(parse, first_line, block, source))
+        if len(pending) >= depth:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def default_workers() -> int:
+    """Parse threads when none are configured: one per CPU (measured fastest, see
+    bench/ingest.py), at least one."""
+    return max(1, os.cpu_count() or 1)

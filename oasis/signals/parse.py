@@ -8,6 +8,7 @@ messages an operator can act on ("line 12: timestamp has no timezone").
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 from typing import Any
 
@@ -33,20 +34,24 @@ from oasis.signals.times import (
 MAX_RECORD_BYTES = 1_048_576
 MAX_ID_LENGTH = 256
 MAX_NAME_LENGTH = 256
+#: Metric names that are counters by convention (Prometheus, OpenMetrics): never negative.
+COUNTER_SUFFIXES = ("_total", "_count")
+#: C0 and C1 control characters: in a name they hide text, break terminals and logs.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 class RecordError(InvalidInput, ValueError):
     """A record that cannot be accepted; the message says why."""
 
 
-_LOG_FIELDS = frozenset(
+LOG_FIELDS = frozenset(
     {"type", "id", "timestamp", "service", "level", "message", "error_type",
      "host", "trace_id", "span_id", "attributes"}
 )
-_METRIC_FIELDS = frozenset(
+METRIC_FIELDS = frozenset(
     {"type", "id", "timestamp", "service", "name", "value", "unit", "host", "attributes"}
 )
-_DEPLOYMENT_FIELDS = frozenset(
+DEPLOYMENT_FIELDS = frozenset(
     {"type", "id", "timestamp", "service", "version", "previous_version", "author",
      "description", "attributes"}
 )
@@ -59,8 +64,18 @@ def parse_line(line: bytes | str) -> Signal:
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
+        if "UTF-8" in str(exc):
+            raise RecordError(_utf8_problem(line)) from None
         raise RecordError(f"invalid JSON: {exc}") from None
     return parse_record(value)
+
+
+def _utf8_problem(line: bytes | str) -> str:
+    try:
+        line.decode() if isinstance(line, bytes) else line.encode()
+    except UnicodeError as exc:
+        return f"invalid UTF-8 at byte {exc.start + 1}: {exc.reason}"
+    return "invalid UTF-8"  # orjson also refuses escaped lone surrogates as UTF-8
 
 
 def parse_record(value: Any) -> Signal:
@@ -110,7 +125,7 @@ def _parse_log(doc: dict[str, Any], doc_id: str | None) -> LogRecord:
     if (type(raw_ts) is str and type(service) is str and type(message) is str
             and type(level_raw) is str
             and 0 < len(service) <= MAX_NAME_LENGTH and not service[0].isspace()
-            and not service[-1].isspace()
+            and not service[-1].isspace() and not _CONTROL.search(service)
             and (error_type is None or type(error_type) is str)
             and (host is None or type(host) is str)
             and (trace_id is None or type(trace_id) is str)
@@ -119,7 +134,7 @@ def _parse_log(doc: dict[str, Any], doc_id: str | None) -> LogRecord:
         if level is not None:
             return LogRecord(parse_timestamp(raw_ts), service, level, message,
                              error_type, host, trace_id, span_id,
-                             _attributes(doc, _LOG_FIELDS), _record_id(doc, doc_id))
+                             _attributes(doc, LOG_FIELDS), _record_id(doc, doc_id))
     timestamp = parse_timestamp(_required(doc, "timestamp"))
     service = _name(doc, "service")
     message = doc.get("message")
@@ -147,14 +162,14 @@ def _parse_log(doc: dict[str, Any], doc_id: str | None) -> LogRecord:
         host=_optional_str(doc, "host"),
         trace_id=_optional_str(doc, "trace_id"),
         span_id=_optional_str(doc, "span_id"),
-        attributes=_attributes(doc, _LOG_FIELDS),
+        attributes=_attributes(doc, LOG_FIELDS),
         id=_record_id(doc, doc_id),
     )
 
 
 def _parse_metric(doc: dict[str, Any], doc_id: str | None) -> MetricRecord:
     # The prototype's metric index uses metric_name / metric_value.
-    known = _METRIC_FIELDS
+    known = METRIC_FIELDS
     if "name" not in doc and "metric_name" in doc:
         doc = {**doc, "name": doc["metric_name"]}
         known = known | {"metric_name"}
@@ -167,10 +182,15 @@ def _parse_metric(doc: dict[str, Any], doc_id: str | None) -> MetricRecord:
     value = float(value)
     if not math.isfinite(value):
         raise RecordError("value must be a finite number")
+    timestamp = parse_timestamp(_required(doc, "timestamp"))
+    service = _name(doc, "service")
+    name = _name(doc, "name")
+    if value < 0 and name.endswith(COUNTER_SUFFIXES):
+        raise RecordError(f"counter {name!r} must not be negative, got {value:g}")
     return MetricRecord(
-        timestamp=parse_timestamp(_required(doc, "timestamp")),
-        service=_name(doc, "service"),
-        name=_name(doc, "name"),
+        timestamp=timestamp,
+        service=service,
+        name=name,
         value=value,
         unit=_optional_str(doc, "unit"),
         host=_optional_str(doc, "host"),
@@ -187,7 +207,7 @@ def _parse_deployment(doc: dict[str, Any], doc_id: str | None) -> DeploymentReco
         previous_version=_optional_str(doc, "previous_version"),
         author=_optional_str(doc, "author"),
         description=_optional_str(doc, "description"),
-        attributes=_attributes(doc, _DEPLOYMENT_FIELDS),
+        attributes=_attributes(doc, DEPLOYMENT_FIELDS),
         id=_record_id(doc, doc_id),
     )
 
@@ -233,7 +253,7 @@ def _required(doc: dict[str, Any], key: str) -> Any:
 def _name(doc: dict[str, Any], key: str) -> str:
     value = doc.get(key)
     if type(value) is str and 0 < len(value) <= MAX_NAME_LENGTH and not value[0].isspace() \
-            and not value[-1].isspace():
+            and not value[-1].isspace() and not _CONTROL.search(value):
         return value  # the common case, checked without building anything
     if value is None:
         raise RecordError(f"missing field {key!r}")
@@ -246,6 +266,10 @@ def _name(doc: dict[str, Any], key: str) -> str:
         raise RecordError(f"{key} must not be empty")
     if len(value) > MAX_NAME_LENGTH:
         raise RecordError(f"{key} is longer than {MAX_NAME_LENGTH} characters")
+    control = _CONTROL.search(value)
+    if control:
+        raise RecordError(f"{key} contains a control character "
+                          f"(U+{ord(control.group()):04X} at {control.start() + 1})")
     return value
 
 
