@@ -121,27 +121,32 @@ WITH src AS (
              THEN TRY_CAST(r.value AS DOUBLE) END AS number
     FROM typed
     WHERE r IS NOT NULL
+), plain AS (
+    SELECT *, len(list_filter(extras, lambda x: NOT regexp_matches(x, '{_KEY}'))) = 0
+              AS keys_plain
+    FROM checked
 ), merged AS (
     SELECT *,
         CASE WHEN len(extras) = 0 THEN attrs
+             WHEN NOT keys_plain THEN NULL
              ELSE (CASE WHEN attrs IS NULL THEN '{{' ELSE left(attrs, length(attrs) - 1) || ','
                    END) || array_to_string(list_transform(extras, lambda x:
                        to_json(x)::VARCHAR || ':' || json_extract(j, '$."' || x || '"')::VARCHAR
                    ), ',') || '}}'
         END AS attributes_out
-    FROM checked
+    FROM plain
 )
 SELECT line, kind,
     ts IS NOT NULL
     AND year(ts) BETWEEN {PLAUSIBLE_YEARS[0]} AND {PLAUSIBLE_YEARS[1]}
-    AND CAST(r.timestamp[2:5] AS INTEGER) BETWEEN {PLAUSIBLE_YEARS[0]} AND {PLAUSIBLE_YEARS[1]}
+    AND TRY_CAST(r.timestamp[2:5] AS INTEGER) BETWEEN {PLAUSIBLE_YEARS[0]} AND {PLAUSIBLE_YEARS[1]}
     AND ($lo IS NULL OR ts >= $lo) AND ($hi IS NULL OR ts <= $hi)
     AND kind IS NOT NULL
     AND (attributes_out IS NULL OR NOT regexp_matches(attributes_out, '{_ODD_NUMBER}'))
     AND CASE WHEN len(k) = {_PRESENT} THEN len(extras) < 2
                                                 OR len(list_distinct(extras)) = len(extras)
              ELSE len(list_distinct(k)) = len(k) END
-    AND len(list_filter(extras, lambda x: NOT regexp_matches(x, '{_KEY}'))) = 0
+    AND keys_plain
     AND (r.attributes IS NULL OR starts_with(r.attributes, '{{'))
     AND (len(extras) = 0 OR attrs IS NULL
          OR NOT list_has_any(extras, json_keys(attrs)))
