@@ -60,8 +60,12 @@ class IngestSettings(_Section):
     )
     max_body_mb: float = Field(64.0, gt=0, description="Largest accepted HTTP ingest body.")
     workers: int = Field(
-        0, ge=0, description="Parser processes for `oasis ingest` of large files; "
-        "0 picks one per CPU for files over 64 MB and none for smaller ones."
+        0, ge=0, description="Parse threads for `oasis ingest`; 0 picks one per CPU."
+    )
+    max_future_seconds: float = Field(
+        600.0, ge=0, description="Records stamped further than this ahead of the ingest "
+        "clock are refused (they would move detection's clock); 0 accepts any future time, "
+        "e.g. for a simulation running faster than real time."
     )
 
 

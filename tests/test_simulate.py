@@ -294,7 +294,8 @@ METRICS_PER_MINUTE = 7 * 6  # seven services, six metrics each
 
 
 def test_live_mode_streams_history_then_minutes_into_a_server(tmp_path) -> None:
-    settings = Settings(data_dir=tmp_path / "live")
+    # At 60x the simulation runs ahead of the wall clock: the server must take the future.
+    settings = Settings(data_dir=tmp_path / "live", ingest={"max_future_seconds": 0})
     store = DuckDBSignalStore(settings.signal_store_path)
     seen: list[tuple[datetime | None, int]] = []  # (newest record, metrics) at each wait
     wall = DrivenWall(lambda: seen.append((store.latest_timestamp(), store.count("metrics"))))
@@ -321,7 +322,7 @@ def test_live_mode_streams_history_then_minutes_into_a_server(tmp_path) -> None:
 
 def test_live_mode_from_the_cli_sends_the_history_and_stops_after_its_duration(
         tmp_path) -> None:
-    settings = Settings(data_dir=tmp_path / "live")
+    settings = Settings(data_dir=tmp_path / "live", ingest={"max_future_seconds": 0})
     store = DuckDBSignalStore(settings.signal_store_path)
     with serving(create_app(settings, store=store)) as url:
         result = runner.invoke(app, ["simulate", "--live", "--url", url, "--speed", "600",

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from oasis.config import Settings
 from oasis.incidents import IncidentStore
 from oasis.ingest import Ingestor
-from oasis.runtime.services import Services
+from oasis.runtime.services import Services, open_ingestor
 from oasis.store import SignalStore
 
 
@@ -33,9 +33,7 @@ def get_ingestor(
     store: Annotated[SignalStore, Depends(get_store)],
     settings: Annotated[Settings, Depends(get_settings)],
 ) -> Ingestor:
-    return Ingestor(
-        store, batch_size=settings.ingest.batch_size, max_errors=settings.ingest.max_errors
-    )
+    return open_ingestor(settings, store)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -51,6 +51,9 @@ def demo_settings(settings: Settings, demo_dir: Path, *, port: int, control_port
         "approve": settings.approve.model_copy(update={
             "public_url": f"http://127.0.0.1:{port}", "auto_approve": []}),
         "respond": settings.respond.model_copy(update={"interval_seconds": 1.0}),
+        # The fleet's clock runs `speed` times faster than the wall clock, so its records
+        # are stamped ahead of it: the demo server takes them.
+        "ingest": settings.ingest.model_copy(update={"max_future_seconds": 0.0}),
     })
 
 

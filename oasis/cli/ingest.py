@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Annotated, BinaryIO
 
@@ -14,13 +13,13 @@ from rich.table import Table
 from rich.text import Text
 
 from oasis.cli.app import app, console, err_console, fail, settings_from
-from oasis.ingest import Ingestor, IngestReport, Rejection, open_source
+from oasis.ingest import IngestReport, Rejection, open_source
+from oasis.runtime.services import open_ingestor
 from oasis.store import StoreLockedError, open_signal_store
 
 #: Size of one HTTP request body when sending to a server with `--url`.
 HTTP_CHUNK_BYTES = 4 * 1024 * 1024
 _SHOWN_ERRORS = 20
-AUTO_WORKERS_BYTES = 64 * 1024 * 1024
 
 
 @app.command()
@@ -46,8 +45,7 @@ def ingest(
             store = open_signal_store(settings)
         except StoreLockedError as exc:
             raise fail(str(exc)) from None
-        ingestor = Ingestor(store, batch_size=settings.ingest.batch_size, max_errors=max_errors)
-        configured_workers = settings.ingest.workers
+        ingestor = open_ingestor(settings, store, workers=settings.ingest.workers)
     try:
         with _progress(quiet=as_json) as progress:
             for name in files:
@@ -59,7 +57,6 @@ def ingest(
                             progress.update(task, completed=src.position())
 
                         if url is None:
-                            ingestor.workers = configured_workers or _auto_workers(source.size)
                             report = ingestor.ingest_file(
                                 source.lines, source=source.name, on_batch=advance
                             )
@@ -75,11 +72,6 @@ def ingest(
     _print_report(total, as_json)
     if total.rejected:
         raise typer.Exit(1)
-
-
-def _auto_workers(size: int | None) -> int:
-    # Worker processes take a second to start: worth it only for large inputs.
-    return (os.cpu_count() or 1) if size is not None and size > AUTO_WORKERS_BYTES else 1
 
 
 def _send(url: str, lines: BinaryIO, name: str, advance, max_errors: int) -> IngestReport:

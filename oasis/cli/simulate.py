@@ -119,6 +119,9 @@ def _live(scenario: str, service: str | None, seed: int, config: GeneratorConfig
                   f"{sim.truth.onset:%H:%M}Z simulated time")
     if server:
         console.print(f"fleet control API: http://127.0.0.1:{control_port}/fleet")
+    if speed > 1:
+        console.print("faster than real time, records run ahead of the wall clock: the "
+                      "server must accept them (ingest.max_future_seconds: 0)")
     try:
         # With auth on, the service wants a key like any sender (OASIS_API_KEY).
         stats = run_live(sim, clock, url, duration=duration, stop=threading.Event(),

@@ -2,5 +2,6 @@
 
 from oasis.ingest.pipeline import BodyError, Ingestor, IngestReport, Rejection
 from oasis.ingest.sources import open_source
+from oasis.ingest.window import TimeWindow
 
-__all__ = ["BodyError", "IngestReport", "Ingestor", "Rejection", "open_source"]
+__all__ = ["BodyError", "IngestReport", "Ingestor", "Rejection", "TimeWindow", "open_source"]

@@ -18,7 +18,7 @@ from oasis.audit import AuditLog
 from oasis.auth import AuthContext
 from oasis.config import Settings
 from oasis.incidents import IncidentStore
-from oasis.ingest import Ingestor
+from oasis.ingest import Ingestor, TimeWindow
 from oasis.ingest.otlp.receiver import OtlpReceiver
 from oasis.knowledge import KnowledgeBase
 from oasis.monitor import Monitor
@@ -143,8 +143,16 @@ def open_services(settings: Settings, *, store: SignalStore | None = None,
                        kit.audit)
         metrics = SelfMetrics()
         metrics.watch(incidents, kit.outbox, lambda: signals)
-        otlp = OtlpReceiver(store, Ingestor(store, batch_size=settings.ingest.batch_size,
-                                            max_errors=settings.ingest.max_errors),
-                            settings.otlp)
+        otlp = OtlpReceiver(store, open_ingestor(settings, store), settings.otlp)
         return Services(settings, store, incidents, auth, kit, knowledge, triage, problem,
                         detector, act, signals, metrics, otlp, closing.pop_all())
+
+
+def open_ingestor(settings: Settings, store: SignalStore, *, workers: int = 1) -> Ingestor:
+    """The ingest path of the server and of `oasis ingest`: records stamped more than
+    `ingest.max_future_seconds` ahead of the wall clock, or older than the store's
+    retention, are refused with a reason."""
+    window = TimeWindow.live(max_future_seconds=settings.ingest.max_future_seconds,
+                             retention_days=settings.store.retention_days)
+    return Ingestor(store, batch_size=settings.ingest.batch_size,
+                    max_errors=settings.ingest.max_errors, workers=workers, window=window)
