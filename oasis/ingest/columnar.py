@@ -38,8 +38,9 @@ _SPEC = "{" + ",".join(f'"{f}":"JSON"' for f in _FIELDS) + "}"
 
 # Where DuckDB's JSON reader is more lenient than orjson's, the line goes to the
 # per-record parser, the reference: trailing commas and escaped lone surrogates (checked on
-# the line), NaN, Infinity and numbers out of range (checked on the attributes text that
-# would be stored, which DuckDB keeps as written), and deep nesting.
+# the line), and NaN, Infinity, numbers out of range and deep nesting (checked on the
+# attributes text that would be stored, which DuckDB keeps as written; anywhere else they
+# fail the field's own check).
 _TRAILING_COMMA = r",\s*[\]}]"
 _SURROGATE = r"\\u[dD][89abAB]"
 _ODD_NUMBER = r"(?i)[:,\[]-?(nan|inf)|[0-9]([0-9]{19}|[eE][+-]?[0-9]{3,})[,}\]]"
@@ -93,7 +94,6 @@ WITH src AS (
            starts_with(j, '{{') AND strlen(j) <= {MAX_RECORD_BYTES} AND json_valid(j)
            AND NOT regexp_matches(j, '{_TRAILING_COMMA}')
            AND NOT (contains(j, '\\u') AND regexp_matches(j, '{_SURROGATE}'))
-           AND strlen(j) - strlen(replace(replace(j, '[', ''), '{{', '')) < {_DEPTH_LIMIT}
            AS parseable
     FROM raw
 ), fields AS MATERIALIZED (
@@ -142,7 +142,9 @@ SELECT line, kind,
     AND TRY_CAST(r.timestamp[2:5] AS INTEGER) BETWEEN {PLAUSIBLE_YEARS[0]} AND {PLAUSIBLE_YEARS[1]}
     AND ($lo IS NULL OR ts >= $lo) AND ($hi IS NULL OR ts <= $hi)
     AND kind IS NOT NULL
-    AND (attributes_out IS NULL OR NOT regexp_matches(attributes_out, '{_ODD_NUMBER}'))
+    AND (attributes_out IS NULL OR (NOT regexp_matches(attributes_out, '{_ODD_NUMBER}')
+         AND strlen(attributes_out) - strlen(replace(replace(attributes_out, '[', ''), '{{',
+             '')) < {_DEPTH_LIMIT}))
     AND CASE WHEN len(k) = {_PRESENT} THEN len(extras) < 2
                                                 OR len(list_distinct(extras)) = len(extras)
              ELSE len(list_distinct(k)) = len(k) END
