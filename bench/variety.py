@@ -25,8 +25,11 @@ from pathlib import Path
 import orjson
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
-SERVICES = [f"{team}-{part}" for team in ("pay", "search", "ident", "ship", "media")
-            for part in ("api", "worker", "db-proxy", "edge")]
+SERVICES = [
+    f"{team}-{part}"
+    for team in ("pay", "search", "ident", "ship", "media")
+    for part in ("api", "worker", "db-proxy", "edge")
+]
 LEVELS = {
     "DEBUG": ["debug", "DEBUG", "Trace", "D", "fine"],
     "INFO": ["info", "INFO", "Information", "I", "notice", "Info"],
@@ -35,13 +38,43 @@ LEVELS = {
     "FATAL": ["fatal", "CRIT", "critical", "F", "panic", "Emergency"],
 }
 LEVEL_WEIGHTS = [("DEBUG", 5), ("INFO", 70), ("WARN", 12), ("ERROR", 11), ("FATAL", 2)]
-METRICS = [("latency_ms", "ms"), ("heap_bytes", "bytes"), ("cpu_util", "percent"),
-           ("throughput", "req/s"), ("http_requests_total", "1"), ("gc_pause_count", "1"),
-           ("queue_depth", None)]
-ZONES = [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5)),
-         timezone(timedelta(hours=5, minutes=30))]
-WORDS = ("order cart user token cache shard replica lease quota invoice parcel image "
-         "thumbnail session refund ledger café Zürich naïve データ").split()
+METRICS = [
+    ("latency_ms", "ms"),
+    ("heap_bytes", "bytes"),
+    ("cpu_util", "percent"),
+    ("throughput", "req/s"),
+    ("http_requests_total", "1"),
+    ("gc_pause_count", "1"),
+    ("queue_depth", None),
+]
+ZONES = [
+    UTC,
+    timezone(timedelta(hours=2)),
+    timezone(timedelta(hours=-5)),
+    timezone(timedelta(hours=5, minutes=30)),
+]
+WORDS = [
+    "order",
+    "cart",
+    "user",
+    "token",
+    "cache",
+    "shard",
+    "replica",
+    "lease",
+    "quota",
+    "invoice",
+    "parcel",
+    "image",
+    "thumbnail",
+    "session",
+    "refund",
+    "ledger",
+    "café",
+    "Zürich",
+    "naïve",
+    "データ",
+]
 
 
 def _stamp(rng: random.Random, t: datetime) -> str:
@@ -51,17 +84,22 @@ def _stamp(rng: random.Random, t: datetime) -> str:
     text = local.strftime("%Y-%m-%dT%H:%M:%S")
     if digits:
         text += f".{local.microsecond:06d}"[: digits + 1]
-    return text + ("Z" if zone is UTC else local.strftime("%z")[:3] + ":" +
-                   local.strftime("%z")[3:])
+    return text + (
+        "Z" if zone is UTC else local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:]
+    )
 
 
 def _stack(rng: random.Random, service: str) -> str:
     frames = "\n".join(
         f"\tat com.example.{service.replace('-', '.')}.{rng.choice(WORDS).title()}"
         f"Handler.handle{rng.choice(WORDS).title()}({rng.choice(WORDS).title()}.java:"
-        f"{rng.randint(10, 900)})" for _ in range(rng.randint(15, 60)))
-    return (f"java.lang.IllegalStateException: {rng.choice(WORDS)} not ready\n{frames}\n"
-            f"Caused by: java.net.SocketTimeoutException: Read timed out\n{frames[:400]}")
+        f"{rng.randint(10, 900)})"
+        for _ in range(rng.randint(15, 60))
+    )
+    return (
+        f"java.lang.IllegalStateException: {rng.choice(WORDS)} not ready\n{frames}\n"
+        f"Caused by: java.net.SocketTimeoutException: Read timed out\n{frames[:400]}"
+    )
 
 
 def _message(rng: random.Random, service: str, level: str) -> str:
@@ -69,41 +107,59 @@ def _message(rng: random.Random, service: str, level: str) -> str:
     if level in ("ERROR", "FATAL") and kind < 0.4:
         return _stack(rng, service)
     if kind < 0.35:
-        return (f'10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(0, 255)} - - '
-                f'"{rng.choice(("GET", "POST", "PUT"))} /v2/{rng.choice(WORDS)}/'
-                f'{rng.randint(1, 99999)} HTTP/1.1" {rng.choice((200, 200, 201, 404, 503))} '
-                f'{rng.randint(80, 90000)} "-" "okhttp/4.12"')
+        return (
+            f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(0, 255)} - - "
+            f'"{rng.choice(("GET", "POST", "PUT"))} /v2/{rng.choice(WORDS)}/'
+            f'{rng.randint(1, 99999)} HTTP/1.1" {rng.choice((200, 200, 201, 404, 503))} '
+            f'{rng.randint(80, 90000)} "-" "okhttp/4.12"'
+        )
     if kind < 0.6:
-        return (f"msg=\"{rng.choice(WORDS)} {rng.choice(WORDS)}\" component={service} "
-                f"duration={rng.random() * 900:.1f}ms attempt={rng.randint(1, 4)} "
-                f"tenant=t{rng.randint(1, 400)}")
+        return (
+            f'msg="{rng.choice(WORDS)} {rng.choice(WORDS)}" component={service} '
+            f"duration={rng.random() * 900:.1f}ms attempt={rng.randint(1, 4)} "
+            f"tenant=t{rng.randint(1, 400)}"
+        )
     if kind < 0.75:
-        return orjson.dumps({"event": rng.choice(WORDS), "took_ms": rng.randint(1, 900),
-                             "user": f"u{rng.randint(1, 10**6)}"}).decode()
+        return orjson.dumps(
+            {
+                "event": rng.choice(WORDS),
+                "took_ms": rng.randint(1, 900),
+                "user": f"u{rng.randint(1, 10**6)}",
+            }
+        ).decode()
     if kind < 0.85:
-        return (f"<{rng.randint(0, 191)}>1 {service}[{rng.randint(100, 9999)}]: "
-                f"{rng.choice(WORDS)} {rng.choice(WORDS)} done")
+        return (
+            f"<{rng.randint(0, 191)}>1 {service}[{rng.randint(100, 9999)}]: "
+            f"{rng.choice(WORDS)} {rng.choice(WORDS)} done"
+        )
     return " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 40)))
 
 
 def _labels(rng: random.Random, service: str) -> dict[str, object]:
     labels: dict[str, object] = {
-        "k8s.namespace": service.split("-")[0], "k8s.pod": f"{service}-{rng.randint(0, 9)}",
-        "k8s.node": f"node-{rng.randint(1, 40)}", "region": rng.choice(("eu-1", "us-2")),
+        "k8s.namespace": service.split("-")[0],
+        "k8s.pod": f"{service}-{rng.randint(0, 9)}",
+        "k8s.node": f"node-{rng.randint(1, 40)}",
+        "region": rng.choice(("eu-1", "us-2")),
         "release": f"v{rng.randint(1, 9)}.{rng.randint(0, 30)}",
     }
     for i in range(rng.randint(0, 12)):
-        labels[f"label_{i}"] = rng.choice((rng.randint(0, 999), rng.random(), True, None,
-                                           rng.choice(WORDS)))
+        labels[f"label_{i}"] = rng.choice(
+            (rng.randint(0, 999), rng.random(), True, None, rng.choice(WORDS))
+        )
     return labels
 
 
 def _log(rng: random.Random, t: datetime, n: int) -> dict[str, object]:
     service = rng.choice(SERVICES)
     level = rng.choices([lv for lv, _ in LEVEL_WEIGHTS], [w for _, w in LEVEL_WEIGHTS])[0]
-    doc: dict[str, object] = {"type": "log", "timestamp": _stamp(rng, t), "service": service,
-                              "level": rng.choice(LEVELS[level]),
-                              "message": _message(rng, service, level)}
+    doc: dict[str, object] = {
+        "type": "log",
+        "timestamp": _stamp(rng, t),
+        "service": service,
+        "level": rng.choice(LEVELS[level]),
+        "message": _message(rng, service, level),
+    }
     if rng.random() < 0.5:
         doc["trace_id"] = f"{rng.getrandbits(128):032x}"
         doc["span_id"] = f"{rng.getrandbits(64):016x}"
@@ -113,19 +169,29 @@ def _log(rng: random.Random, t: datetime, n: int) -> dict[str, object]:
         doc["error_type"] = rng.choice(("TimeoutError", "IllegalStateException", "EPIPE"))
     doc["host"] = f"ip-10-0-{rng.randint(0, 255)}-{rng.randint(0, 255)}"
     doc.update(_labels(rng, service))
-    doc["attributes"] = {"http": {"status": rng.choice((200, 404, 503)),
-                                  "path": f"/v2/{rng.choice(WORDS)}"},
-                         "user_agent": "okhttp/4.12", "bytes": rng.randint(0, 10**6)}
+    doc["attributes"] = {
+        "http": {"status": rng.choice((200, 404, 503)), "path": f"/v2/{rng.choice(WORDS)}"},
+        "user_agent": "okhttp/4.12",
+        "bytes": rng.randint(0, 10**6),
+    }
     return doc
 
 
 def _metric(rng: random.Random, t: datetime, n: int) -> dict[str, object]:
     service = rng.choice(SERVICES)
     name, unit = rng.choice(METRICS)
-    value = float(rng.randint(0, 10**7)) if name.endswith(("_total", "_count")) \
+    value = (
+        float(rng.randint(0, 10**7))
+        if name.endswith(("_total", "_count"))
         else round(rng.lognormvariate(3, 1), 3)
-    doc: dict[str, object] = {"type": "metric", "timestamp": _stamp(rng, t),
-                              "service": service, "name": name, "value": value}
+    )
+    doc: dict[str, object] = {
+        "type": "metric",
+        "timestamp": _stamp(rng, t),
+        "service": service,
+        "name": name,
+        "value": value,
+    }
     if unit:
         doc["unit"] = unit
     if rng.random() < 0.5:
@@ -147,9 +213,13 @@ def write(path: Path, records: int, seed: int = 11) -> int:
             t = max(t, START)
             if n % 50_000 == 49_999:
                 doc: dict[str, object] = {
-                    "type": "deployment", "timestamp": _stamp(rng, t),
-                    "service": rng.choice(SERVICES), "version": f"{n // 50_000}.0.{n % 7}",
-                    "author": "release-bot", "description": "rolling update"}
+                    "type": "deployment",
+                    "timestamp": _stamp(rng, t),
+                    "service": rng.choice(SERVICES),
+                    "version": f"{n // 50_000}.0.{n % 7}",
+                    "author": "release-bot",
+                    "description": "rolling update",
+                }
             elif rng.random() < 0.7:
                 doc = _log(rng, t, n)
             else:

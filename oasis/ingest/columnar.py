@@ -54,7 +54,6 @@ _TIMESTAMP = (r'^"[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5]
               r'(\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"$')
 _NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 _INTEGER_ID = r"^(0|-?[1-9][0-9]{0,17})$"
-_KEY = r"^[A-Za-z0-9_.@/:-]+$"
 
 
 def _string(field: str) -> str:
@@ -82,8 +81,9 @@ _LEVEL_CASE = "CASE upper(r.level[2:-2]) " + " ".join(
     f"WHEN '{alias}' THEN '{level.value}'" for alias, level in LEVEL_ALIASES.items()
 ) + " END"
 
-# Keys present with a non-null value: when that is every key, none is repeated (the check
-# for repeats, where orjson keeps the last and DuckDB the first, is costly, so it is lazy).
+# Known keys present with a non-null value, plus the others: when that is every key, no
+# known one is repeated (where orjson keeps the last and DuckDB the first); the check for
+# repeats is costly, so it runs only when the count says it might find one.
 _PRESENT = "(" + " + ".join(f"(r.{f} IS NOT NULL)::INT" for f in _FIELDS) + " + len(extras))"
 
 _COUNTER = " OR ".join(f"ends_with(r.name[2:-2], '{s}')" for s in COUNTER_SUFFIXES)
@@ -121,20 +121,18 @@ WITH src AS (
              THEN TRY_CAST(r.value AS DOUBLE) END AS number
     FROM typed
     WHERE r IS NOT NULL
-), plain AS (
-    SELECT *, len(list_filter(extras, lambda x: NOT regexp_matches(x, '{_KEY}'))) = 0
-              AS keys_plain
-    FROM checked
 ), merged AS (
-    SELECT *,
+    -- Fields the kind does not define go into attributes, as written. A repeated one is
+    -- written twice and read back last-wins, as orjson reads the line.
+    SELECT * EXCLUDE (j),
         CASE WHEN len(extras) = 0 THEN attrs
-             WHEN NOT keys_plain THEN NULL
              ELSE (CASE WHEN attrs IS NULL THEN '{{' ELSE left(attrs, length(attrs) - 1) || ','
-                   END) || array_to_string(list_transform(extras, lambda x:
-                       to_json(x)::VARCHAR || ':' || json_extract(j, '$."' || x || '"')::VARCHAR
-                   ), ',') || '}}'
+                   END) || array_to_string(list_transform(
+                       list_filter(list_zip(k, json_extract(j, '$.*')),
+                                   lambda p: list_contains(extras, p[1])),
+                       lambda p: to_json(p[1])::VARCHAR || ':' || p[2]::VARCHAR), ',') || '}}'
         END AS attributes_out
-    FROM plain
+    FROM checked
 )
 SELECT line, kind,
     ts IS NOT NULL
@@ -145,10 +143,9 @@ SELECT line, kind,
     AND (attributes_out IS NULL OR (NOT regexp_matches(attributes_out, '{_ODD_NUMBER}')
          AND strlen(attributes_out) - strlen(replace(replace(attributes_out, '[', ''), '{{',
              '')) < {_DEPTH_LIMIT}))
-    AND CASE WHEN len(k) = {_PRESENT} THEN len(extras) < 2
-                                                OR len(list_distinct(extras)) = len(extras)
-             ELSE len(list_distinct(k)) = len(k) END
-    AND keys_plain
+    AND CASE WHEN len(k) = {_PRESENT} THEN true
+             ELSE len(list_distinct(list_filter(k, lambda x: NOT list_contains(extras, x))))
+                  = len(k) - len(extras) END
     AND (r.attributes IS NULL OR starts_with(r.attributes, '{{'))
     AND (len(extras) = 0 OR attrs IS NULL
          OR NOT list_has_any(extras, json_keys(attrs)))
