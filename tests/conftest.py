@@ -16,7 +16,10 @@ from oasis.store import DuckDBSignalStore
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data")
+    # Test records are stamped on fixed days (tests.helpers.T0): with a retention period,
+    # ingest would refuse them as too old once the wall clock is far enough past those days.
+    # The retention window itself is tested with an injected clock (test_ingest_fastpath).
+    return Settings(data_dir=tmp_path / "data", store={"retention_days": 0})
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ runner = CliRunner()
 
 @pytest.fixture
 def env(settings: Settings) -> dict[str, str]:
-    return {"OASIS_DATA_DIR": str(settings.data_dir)}
+    # As the `settings` fixture: records on fixed days must not age out of a retention.
+    return {"OASIS_DATA_DIR": str(settings.data_dir), "OASIS_STORE__RETENTION_DAYS": "0"}
 
 
 def _count(settings: Settings, table: str) -> int:
@@ -92,7 +93,7 @@ def test_same_file_over_http_gives_same_counts(tmp_path: Path, env, settings) ->
 
 
 def test_parallel_file_ingest_keeps_line_numbers_and_ids(tmp_path: Path, settings) -> None:
-    from oasis.ingest import Ingestor
+    from oasis.ingest import Ingestor, TimeWindow
 
     docs: list = []
     for i in range(400):
@@ -102,8 +103,10 @@ def test_parallel_file_ingest_keeps_line_numbers_and_ids(tmp_path: Path, setting
     path = tmp_path / "x.ndjson"
     path.write_bytes(ndjson(*docs) + b"\n\n" + ndjson(metric(0, 1.0)))
     store = DuckDBSignalStore(settings.signal_store_path)
-    serial = Ingestor(DuckDBSignalStore(None), batch_size=64)
-    parallel = Ingestor(store, batch_size=64, workers=2)
+    # The reference: one line at a time, no fast path, no threads.
+    serial = Ingestor(DuckDBSignalStore(None), batch_size=64, fast_path=False,
+                      window=TimeWindow.unbounded())
+    parallel = Ingestor(store, batch_size=64, workers=2, window=TimeWindow.unbounded())
     parallel.block_bytes = 2000  # many blocks, lines cut at block edges
     with path.open("rb") as f:
         expected = serial.ingest_file(f)

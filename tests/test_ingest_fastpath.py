@@ -43,13 +43,25 @@ GOOD: list[bytes] = [
     _line({**log(1.4), "timestamp": "2026-11-23T00:01:24.1234567Z"}),
     _line({k: v for k, v in log(1.5).items() if k != "type"}),  # kind inferred
     _line({k: v for k, v in log(1.6).items() if k != "message"} | {"error_message": "boom"}),
-    _line({"_index": "app-logs", "_id": "hit-1", "_source": {
-        k: v for k, v in log(1.7).items() if k != "type"}}),
+    _line(
+        {
+            "_index": "app-logs",
+            "_id": "hit-1",
+            "_source": {k: v for k, v in log(1.7).items() if k != "type"},
+        }
+    ),
     _line(metric(2, 1.5, unit="ms", host="h")),
     _line(metric(2.1, -3.0, name="temperature_delta")),  # a gauge may be negative
     _line(metric(2.2, 10, name="http_requests_total", unit="1")),
-    _line({"type": "metric", "timestamp": T0.isoformat(), "service": "s",
-           "metric_name": "cpu", "metric_value": 3}),
+    _line(
+        {
+            "type": "metric",
+            "timestamp": T0.isoformat(),
+            "service": "s",
+            "metric_name": "cpu",
+            "metric_value": 3,
+        }
+    ),
     _line(metric(2.3, 18446744073709551615)),
     b'{"type":"metric","timestamp":"2026-11-23T00:02:24Z","service":"s","name":"n",'
     b'"value":1,"attributes":{"big":18446744073709551616,"tiny":1e-300,"e":1E5}}',
@@ -107,10 +119,8 @@ BAD: list[bytes] = [
     _line(log(4, when="later", attributes={"a": 1})) + b"\xff\xfe",
     b'{"type":"log","timestamp":"2026-11-23T00:04:00Z","service":"s\xe9","level":"INFO",'
     b'"message":"latin-1, not UTF-8"}',
-    b'{"type":"metric","timestamp":"2026-11-23T00:04:00Z","service":"s","name":"n",'
-    b'"value":NaN}',
-    b'{"type":"metric","timestamp":"2026-11-23T00:04:00Z","service":"s","name":"n",'
-    b'"value":1e400}',
+    b'{"type":"metric","timestamp":"2026-11-23T00:04:00Z","service":"s","name":"n","value":NaN}',
+    b'{"type":"metric","timestamp":"2026-11-23T00:04:00Z","service":"s","name":"n","value":1e400}',
     b'{"type":"log","timestamp":"2026-11-23T00:04:00Z","service":"s","level":"INFO",'
     b'"message":"m","attributes":{"x":Infinity}}',
     b'{"type":"log","timestamp":"2026-11-23T00:04:00Z","service":"s","level":"INFO",'
@@ -129,15 +139,16 @@ BAD: list[bytes] = [
 def _file(tmp_path: Path) -> Path:
     lines: list[bytes] = []
     for i in range(max(len(GOOD), len(BAD))):
-        lines.extend(GOOD[i:i + 1] + [b""] * (i % 3 == 0) + BAD[i:i + 1])
+        lines.extend(GOOD[i : i + 1] + [b""] * (i % 3 == 0) + BAD[i : i + 1])
     path = tmp_path / "mixed.ndjson"
     path.write_bytes(b"\n".join(lines) + b"\n")
     return path
 
 
 def _window() -> TimeWindow:
-    return TimeWindow(clock=lambda: NOW, max_future=timedelta(minutes=10),
-                      max_age=timedelta(days=14))
+    return TimeWindow(
+        clock=lambda: NOW, max_future=timedelta(minutes=10), max_age=timedelta(days=14)
+    )
 
 
 def _ingest(path: Path, db: Path, *, fast: bool, workers: int = 1) -> dict[str, Any]:
@@ -159,8 +170,9 @@ def _rows(db: Path) -> dict[str, list[tuple[Any, ...]]]:
         for row in rel.fetchall():
             values = dict(zip(names, row, strict=True))
             # Key order in the stored JSON may differ; what a reader gets may not.
-            values["attributes"] = orjson.loads(values["attributes"]) if values[
-                "attributes"] else None
+            values["attributes"] = (
+                orjson.loads(values["attributes"]) if values["attributes"] else None
+            )
             rows.append(tuple(sorted(values.items(), key=lambda kv: kv[0])))
         out[table] = sorted(rows, key=repr)
     con.close()
@@ -169,7 +181,8 @@ def _rows(db: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_fast_and_slow_paths_store_the_same_rows_and_refuse_the_same_lines(
-        tmp_path: Path, workers: int) -> None:
+    tmp_path: Path, workers: int
+) -> None:
     path = _file(tmp_path)
     slow = _ingest(path, tmp_path / "slow.duckdb", fast=False)
     fast = _ingest(path, tmp_path / "fast.duckdb", fast=True, workers=workers)
@@ -185,8 +198,9 @@ def test_the_fast_path_takes_plain_records_and_leaves_the_rest(tmp_path: Path) -
     plain += [_line(metric(i / 10, i * 1.5, unit="ms")) for i in range(50)]
     plain += [_line(deployment(1, "2.0", author="ci"))]
     earliest, latest = _window().bounds().naive()
-    result = ColumnarParser().parse(b"\n".join(plain + BAD) + b"\n", 1, earliest=earliest,
-                                    latest=latest)
+    result = ColumnarParser().parse(
+        b"\n".join(plain + BAD) + b"\n", 1, earliest=earliest, latest=latest
+    )
     assert result.slow and all(n > len(plain) for n, _ in result.slow)
     assert len(result.batch) == len(plain)
 
@@ -194,18 +208,23 @@ def test_the_fast_path_takes_plain_records_and_leaves_the_rest(tmp_path: Path) -
 def test_future_and_expired_records_are_refused_with_a_reason(tmp_path: Path) -> None:
     store = DuckDBSignalStore(tmp_path / "s.duckdb", retention_days=14)
     ingestor = Ingestor(store, window=_window())
-    body = b"\n".join([
-        _line({**log(0), "timestamp": "2199-01-01T00:00:00Z"}),
-        _line({**log(0), "timestamp": (NOW - timedelta(days=20)).isoformat()}),
-        _line({**log(0), "timestamp": (NOW + timedelta(minutes=9)).isoformat()}),
-    ])
-    for report in (ingestor.ingest_ndjson(body).as_dict(),
-                   ingestor.ingest_values([orjson.loads(x) for x in body.split(b"\n")])
-                   .as_dict()):
+    body = b"\n".join(
+        [
+            _line({**log(0), "timestamp": "2199-01-01T00:00:00Z"}),
+            _line({**log(0), "timestamp": (NOW - timedelta(days=20)).isoformat()}),
+            _line({**log(0), "timestamp": (NOW + timedelta(minutes=9)).isoformat()}),
+        ]
+    )
+    for report in (
+        ingestor.ingest_ndjson(body).as_dict(),
+        ingestor.ingest_values([orjson.loads(x) for x in body.split(b"\n")]).as_dict(),
+    ):
         reasons = [e["reason"] for e in report["errors"]]
         assert report["accepted"] == 1
-        assert "2199-01-01T00:00:00.000Z is more than 10 minutes ahead of the ingest clock" \
+        assert (
+            "2199-01-01T00:00:00.000Z is more than 10 minutes ahead of the ingest clock"
             in reasons[0]
+        )
         assert "older than the retention period (14 days" in reasons[1]
         assert "it would be deleted" in reasons[1]
     # The newest stored record, which detection's clock follows, is not the 2199 one.
@@ -217,8 +236,11 @@ def test_an_unbounded_window_takes_history_and_generated_futures(tmp_path: Path)
     store = DuckDBSignalStore(tmp_path / "s.duckdb", retention_days=0)
     ingestor = Ingestor(store, window=TimeWindow.unbounded())
     old = datetime(2001, 1, 1, tzinfo=UTC).isoformat()
-    report = ingestor.ingest_ndjson(_line({**log(0), "timestamp": old}) + b"\n" + _line(
-        {**log(0), "timestamp": "2199-01-01T00:00:00Z"}))
+    report = ingestor.ingest_ndjson(
+        _line({**log(0), "timestamp": old})
+        + b"\n"
+        + _line({**log(0), "timestamp": "2199-01-01T00:00:00Z"})
+    )
     assert (report.accepted, report.rejected) == (2, 0)
     store.close()
 
@@ -226,12 +248,14 @@ def test_an_unbounded_window_takes_history_and_generated_futures(tmp_path: Path)
 def test_bad_values_are_named(tmp_path: Path) -> None:
     store = DuckDBSignalStore(None, retention_days=0)
     ingestor = Ingestor(store, window=TimeWindow.unbounded())
-    body = b"\n".join([
-        _line(log(0, service="svc\u0000x")),
-        _line(metric(0, -2, name="http_requests_total")),
-        b'{"type":"log","timestamp":"2026-11-23T00:00:00Z","service":"a\xffb",'
-        b'"level":"INFO","message":"m"}',
-    ])
+    body = b"\n".join(
+        [
+            _line(log(0, service="svc\u0000x")),
+            _line(metric(0, -2, name="http_requests_total")),
+            b'{"type":"log","timestamp":"2026-11-23T00:00:00Z","service":"a\xffb",'
+            b'"level":"INFO","message":"m"}',
+        ]
+    )
     reasons = [e["reason"] for e in ingestor.ingest_body(body).as_dict()["errors"]]
     assert reasons[0] == "service contains a control character (U+0000 at 4)"
     assert reasons[1] == "counter 'http_requests_total' must not be negative, got -2"

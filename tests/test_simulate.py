@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from oasis.api import create_app
 from oasis.cli import app
 from oasis.config import Settings
-from oasis.ingest import Ingestor
+from oasis.ingest import Ingestor, TimeWindow
 from oasis.signals.parse import parse_record
 from oasis.simulate import GeneratorConfig, simulate
 from oasis.simulate.control import create_control_app
@@ -76,7 +76,7 @@ def test_output_is_valid_wire_format_for_a_realistic_fleet(tmp_path) -> None:
     sim = simulate("none", hours=1, seed=1, start=START)
     records = list(sim.records())
     store = DuckDBSignalStore(tmp_path / "s.duckdb")
-    report = Ingestor(store).ingest_values(records)
+    report = Ingestor(store, window=TimeWindow.unbounded()).ingest_values(records)  # history
     assert (report.accepted, report.rejected) == (len(records), 0)
     services = {r["service"] for r in records}
     assert len(services) >= 6

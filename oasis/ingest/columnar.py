@@ -48,10 +48,11 @@ _DEPTH_LIMIT = 1000  # orjson refuses documents nested deeper than 1024
 
 # A name the per-record parser keeps exactly as sent: printable ASCII without quote or
 # backslash (so no escapes), not starting or ending with a blank, 1..MAX characters.
-_NAME = (r'^"[!#-\[\]-~]([ !#-\[\]-~]{0,' + str(MAX_NAME_LENGTH - 2)
-         + r'}[!#-\[\]-~])?"$')
-_TIMESTAMP = (r'^"[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]'
-              r'(\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"$')
+_NAME = r'^"[!#-\[\]-~]([ !#-\[\]-~]{0,' + str(MAX_NAME_LENGTH - 2) + r'}[!#-\[\]-~])?"$'
+_TIMESTAMP = (
+    r'^"[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]'
+    r'(\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"$'
+)
 _NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 _INTEGER_ID = r"^(0|-?[1-9][0-9]{0,17})$"
 
@@ -77,9 +78,11 @@ def _sql_list(items: frozenset[str]) -> str:
     return "[" + ", ".join(f"'{i}'" for i in sorted(items)) + "]"
 
 
-_LEVEL_CASE = "CASE upper(r.level[2:-2]) " + " ".join(
-    f"WHEN '{alias}' THEN '{level.value}'" for alias, level in LEVEL_ALIASES.items()
-) + " END"
+_LEVEL_CASE = (
+    "CASE upper(r.level[2:-2]) "
+    + " ".join(f"WHEN '{alias}' THEN '{level.value}'" for alias, level in LEVEL_ALIASES.items())
+    + " END"
+)
 
 # Known keys present with a non-null value, plus the others: when that is every key, no
 # known one is repeated (where orjson keeps the last and DuckDB the first); the check for
@@ -201,8 +204,14 @@ class ColumnarParser:
     def close(self) -> None:
         self._con.close()
 
-    def parse(self, block: bytes, first_line: int, *, earliest: datetime | None = None,
-              latest: datetime | None = None) -> FastResult:
+    def parse(
+        self,
+        block: bytes,
+        first_line: int,
+        *,
+        earliest: datetime | None = None,
+        latest: datetime | None = None,
+    ) -> FastResult:
         """Check the lines of `block` (whole lines, the first numbered `first_line`).
 
         `earliest` and `latest` (naive UTC) bound the accepted timestamps; lines outside
@@ -226,8 +235,9 @@ class ColumnarParser:
         for kind, schema in TABLES.items():
             rows = fast.filter(pc.equal(fast.column("kind"), kind))
             if rows.num_rows:
-                tables[kind] = pa.table([rows.column(n).cast(schema.field(n).type)
-                                         for n in schema.names], schema=schema)
+                tables[kind] = pa.table(
+                    [rows.column(n).cast(schema.field(n).type) for n in schema.names], schema=schema
+                )
                 order[kind] = rows.column("line").combine_chunks()
         return FastResult(SignalBatch(tables), order, _slow_lines(result, ok, lines, numbers))
 
@@ -236,8 +246,7 @@ def _split(block: bytes, first_line: int) -> tuple[pa.StringArray, pa.Array]:
     """The block's lines as one Arrow column over the block's own bytes (no copy)."""
     ends = np.flatnonzero(np.frombuffer(block, np.uint8) == 10) + 1
     offsets = np.concatenate(([0], ends)).astype(np.int64)
-    lines = pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets),
-                                             pa.py_buffer(block))
+    lines = pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(block))
     numbers = pa.array(np.arange(first_line, first_line + len(ends), dtype=np.int64))
     return lines, numbers
 
@@ -260,8 +269,9 @@ def _invalid_utf8_rows(block: bytes, lines: pa.Array) -> pa.Array | None:
     return pa.array(mask, pa.bool_())
 
 
-def _slow_lines(result: pa.Table, ok: pa.Array, lines: pa.Array,
-                numbers: pa.Array) -> list[tuple[int, bytes]]:
+def _slow_lines(
+    result: pa.Table, ok: pa.Array, lines: pa.Array, numbers: pa.Array
+) -> list[tuple[int, bytes]]:
     """Every line the fast path did not store, for the per-record parser, in file order."""
     if not len(numbers):
         return []

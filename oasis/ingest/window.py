@@ -51,31 +51,40 @@ class TimeWindow:
         return cls(max_future=None, max_age=None)
 
     @classmethod
-    def live(cls, *, max_future_seconds: float, retention_days: float,
-             clock: Clock = wall_clock) -> TimeWindow:
+    def live(
+        cls, *, max_future_seconds: float, retention_days: float, clock: Clock = wall_clock
+    ) -> TimeWindow:
         """The server's and `oasis ingest`'s window; 0 turns either side off."""
-        return cls(clock=clock,
-                   max_future=timedelta(seconds=max_future_seconds) if max_future_seconds > 0
-                   else None,
-                   max_age=timedelta(days=retention_days) if retention_days > 0 else None)
+        return cls(
+            clock=clock,
+            max_future=timedelta(seconds=max_future_seconds) if max_future_seconds > 0 else None,
+            max_age=timedelta(days=retention_days) if retention_days > 0 else None,
+        )
 
     def bounds(self) -> Bounds:
         if self.max_future is None and self.max_age is None:
             return Bounds(datetime.min.replace(tzinfo=UTC), None, None)
         now = self.clock()
-        return Bounds(now, now - self.max_age if self.max_age is not None else None,
-                      now + self.max_future if self.max_future is not None else None)
+        return Bounds(
+            now,
+            now - self.max_age if self.max_age is not None else None,
+            now + self.max_future if self.max_future is not None else None,
+        )
 
     def refusal(self, timestamp: datetime, bounds: Bounds) -> str | None:
         """Why a record stamped `timestamp` is refused, or None when it is accepted."""
         if bounds.latest is not None and timestamp > bounds.latest:
-            return (f"timestamp {utc_iso(timestamp)} is more than {_span(self.max_future)} "
-                    f"ahead of the ingest clock ({utc_iso(bounds.now)}); check the sender's "
-                    "clock")
+            return (
+                f"timestamp {utc_iso(timestamp)} is more than {_span(self.max_future)} "
+                f"ahead of the ingest clock ({utc_iso(bounds.now)}); check the sender's "
+                "clock"
+            )
         if bounds.earliest is not None and timestamp < bounds.earliest:
-            return (f"timestamp {utc_iso(timestamp)} is older than the retention period "
-                    f"({_span(self.max_age)}, before {utc_iso(bounds.earliest)}): it would be "
-                    "deleted, so it is not stored")
+            return (
+                f"timestamp {utc_iso(timestamp)} is older than the retention period "
+                f"({_span(self.max_age)}, before {utc_iso(bounds.earliest)}): it would be "
+                "deleted, so it is not stored"
+            )
         return None
 
 
