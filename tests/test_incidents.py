@@ -295,8 +295,10 @@ def test_the_service_detects_incidents_from_signals_it_receives(tmp_path) -> Non
     from oasis.config import Settings
     from oasis.simulate import simulate
 
+    # The server takes records ahead of the wall clock, as for a simulator at N x real time.
     settings = Settings(data_dir=tmp_path / "live",
-                        detect=DetectSettings(check_interval_seconds=0.2))
+                        detect=DetectSettings(check_interval_seconds=0.2),
+                        ingest={"max_future_seconds": 0})
     # Signals newer than the service's clock, as from a simulator running ahead of it.
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
     sim = simulate("bad_deploy", hours=2.5, seed=2, start=start, onset=130)
