@@ -154,10 +154,16 @@ def _window() -> TimeWindow:
 def _ingest(path: Path, db: Path, *, fast: bool, workers: int = 1) -> dict[str, Any]:
     store = DuckDBSignalStore(db, retention_days=14)
     ingestor = Ingestor(store, window=_window(), fast_path=fast, workers=workers)
+    ingestor.fast_path_min_lines = 1  # the fast path however small the file
     with path.open("rb") as f:
         report = ingestor.ingest_file(f, source="mixed").as_dict()
     store.close()
     return report
+
+
+def _fast(ingestor: Ingestor) -> Ingestor:
+    ingestor.fast_path_min_lines = 1
+    return ingestor
 
 
 def _rows(db: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -208,6 +214,7 @@ def test_the_fast_path_takes_plain_records_and_leaves_the_rest(tmp_path: Path) -
 def test_future_and_expired_records_are_refused_with_a_reason(tmp_path: Path) -> None:
     store = DuckDBSignalStore(tmp_path / "s.duckdb", retention_days=14)
     ingestor = Ingestor(store, window=_window())
+    ingestor.fast_path_min_lines = 1
     body = b"\n".join(
         [
             _line({**log(0), "timestamp": "2199-01-01T00:00:00Z"}),
@@ -270,11 +277,12 @@ def test_gzip_and_ingest_lines_use_the_same_path(tmp_path: Path) -> None:
     gz.write_bytes(gzip.compress(path.read_bytes()))
     store = DuckDBSignalStore(tmp_path / "gz.duckdb", retention_days=14)
     with gzip.open(gz, "rb") as f:
-        got = Ingestor(store, window=_window()).ingest_file(f, source="mixed").as_dict()
+        got = _fast(Ingestor(store, window=_window())).ingest_file(f, source="mixed").as_dict()
     store.close()
     assert got == expected
     store = DuckDBSignalStore(tmp_path / "lines.duckdb", retention_days=14)
     with path.open("rb") as f:
-        lines = Ingestor(store, window=_window()).ingest_lines(f, source="mixed").as_dict()
+        lines = _fast(Ingestor(store, window=_window())).ingest_lines(f, source="mixed")
+    lines = lines.as_dict()
     store.close()
     assert lines == expected

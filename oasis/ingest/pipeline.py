@@ -27,8 +27,13 @@ from oasis.signals import RecordError, Signal, parse_line, parse_record
 from oasis.signals.errors import InvalidInput
 from oasis.store import AppendResult, SignalBatch, SignalStore
 
-#: Bytes of NDJSON checked at a time (one block is one batch written to the store).
-BLOCK_BYTES = 4 * 1024 * 1024
+#: Bytes of NDJSON checked at a time (one block is one batch written to the store). Large:
+#: each fast-path query has a fixed cost (a few hundred ms on a loaded 2-core machine)
+#: that a block must outweigh.
+BLOCK_BYTES = 16 * 1024 * 1024
+#: Fewer lines than this go to the per-record parser: for them the fast path's fixed
+#: cost is more than it saves (bench/ingest.py measures both).
+FAST_PATH_MIN_LINES = 10_000
 
 
 class BodyError(InvalidInput, ValueError):
@@ -103,6 +108,7 @@ class Ingestor:
         #: Off: every line goes through the per-record parser (the reference the fast path
         #: is tested against; the same outcome, slower).
         self.fast_path = fast_path
+        self.fast_path_min_lines = FAST_PATH_MIN_LINES
 
     def ingest_lines(
         self,
@@ -162,7 +168,7 @@ class Ingestor:
     def _parse_block(self, first_line: int, block: bytes,
                      source: str | None) -> tuple[SignalBatch | LineBatch, IngestReport]:
         bounds = self.window.bounds()
-        if not self.fast_path:
+        if not self.fast_path or block.count(b"\n") < self.fast_path_min_lines:
             lines = block.split(b"\n")
             if lines and not lines[-1]:
                 lines.pop()
