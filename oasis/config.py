@@ -59,6 +59,13 @@ class IngestSettings(_Section):
         1_000, ge=0, description="Rejected records listed in a report (the count stays exact)."
     )
     max_body_mb: float = Field(64.0, gt=0, description="Largest accepted HTTP ingest body.")
+    max_concurrent_requests: int = Field(
+        4, ge=1, description="HTTP ingest requests (signals and OTLP) handled at once; past "
+        "it the answer is 429 with Retry-After, so nothing queues without bound."
+    )
+    retry_after_seconds: int = Field(
+        1, ge=1, description="The Retry-After of a 429 from the ingest routes."
+    )
     workers: int = Field(
         0, ge=0, description="Parser processes for `oasis ingest` of large files; "
         "0 picks one per CPU for files over 64 MB and none for smaller ones."
