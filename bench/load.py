@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -86,10 +87,16 @@ class Server:
 
     def peak_rss_mb(self) -> float:
         """The server process's high-water resident set (Linux VmHWM)."""
+        return self._status_mb("VmHWM:")
+
+    def rss_mb(self) -> float:
+        return self._status_mb("VmRSS:")
+
+    def _status_mb(self, field_name: str) -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field_name):
                 return int(line.split()[1]) / 1024
-        raise RuntimeError("no VmHWM in /proc: this benchmark needs Linux")
+        raise RuntimeError(f"no {field_name} in /proc: this benchmark needs Linux")
 
 
 def _free_port() -> int:
@@ -163,48 +170,85 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
 
 
-async def _sender(client: httpx.AsyncClient, bodies: list[bytes], first: int, step: int,
-                  until: float, tally: Tally, *, stop_when_sent: bool) -> None:
+class Connection:
+    """A bare HTTP/1.1 keep-alive connection: the load generator shares the machine with
+    the server, so it spends as little CPU per request as it can (httpx costs several
+    times more, taken from the server being measured)."""
+
+    def __init__(self, url: str, api_key: str) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self.host, self.port = host, int(port)
+        self.head = (f"POST /api/v1/signals HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                     f"Authorization: Bearer {api_key}\r\n"
+                     "Content-Type: application/x-ndjson\r\n").encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(self.head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        await self.writer.drain()
+        head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        status = int(head[0].split()[1])
+        headers = {k.strip().lower(): v.strip()
+                   for k, _, v in (line.partition(":") for line in head[1:] if line)}
+        content = await self.reader.readexactly(int(headers.get("content-length", "0")))
+        if headers.get("connection", "").lower() == "close":
+            await self.close()
+        return status, headers, content
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+
+async def _sender(server: Server, bodies: list[bytes], first: int, step: int, until: float,
+                  tally: Tally, *, stop_when_sent: bool) -> None:
     """Post bodies `first`, `first + step`...; on 429 wait Retry-After and send it again."""
+    connection = Connection(server.url, server.api_key)
     index = first
-    while time.monotonic() < until:
-        if index >= len(bodies):
-            if stop_when_sent:
-                return
-            index = first
-        started = time.monotonic()
-        try:
-            r = await client.post("/api/v1/signals", content=bodies[index])
-        except httpx.HTTPError:
-            tally.errors += 1
-            await asyncio.sleep(0.5)
-            continue
-        if r.status_code == 429:
-            tally.refused += 1
-            await asyncio.sleep(float(r.headers.get("retry-after", "1")))
-            continue
-        if r.status_code != 200:
-            tally.errors += 1
-            continue
-        tally.latencies.append(time.monotonic() - started)
-        tally.records += r.json()["accepted"]
-        index += step
+    try:
+        while time.monotonic() < until:
+            if index >= len(bodies):
+                if stop_when_sent:
+                    return
+                index = first
+            started = time.monotonic()
+            try:
+                status, headers, content = await connection.post(bodies[index])
+            except (OSError, asyncio.IncompleteReadError):
+                tally.errors += 1
+                await connection.close()
+                await asyncio.sleep(0.5)
+                continue
+            if status == 429:
+                tally.refused += 1
+                await asyncio.sleep(float(headers.get("retry-after", "1")))
+                continue
+            if status != 200:
+                tally.errors += 1
+                continue
+            tally.latencies.append(time.monotonic() - started)
+            tally.records += json.loads(content)["accepted"]
+            index += step
+    finally:
+        await connection.close()
 
 
 async def _send(server: Server, bodies: list[bytes], clients: int, seconds: float, *,
                 stop_when_sent: bool) -> tuple[Tally, float]:
-    headers = {"authorization": f"Bearer {server.api_key}",
-               "content-type": "application/x-ndjson"}
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     tally = Tally()
-    async with httpx.AsyncClient(base_url=server.url, headers=headers, limits=limits,
-                                 timeout=120) as client:
-        started = time.monotonic()
-        until = started + seconds
-        await asyncio.gather(*(
-            _sender(client, bodies, i, clients, until, tally, stop_when_sent=stop_when_sent)
-            for i in range(clients)))
-        return tally, time.monotonic() - started
+    started = time.monotonic()
+    until = started + seconds
+    await asyncio.gather(*(
+        _sender(server, bodies, i, clients, until, tally, stop_when_sent=stop_when_sent)
+        for i in range(clients)))
+    return tally, time.monotonic() - started
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -217,6 +261,7 @@ def _quantile(values: list[float], q: float) -> float:
 def run_load(bodies: list[bytes], workdir: Path, run: int, clients: int,
              seconds: float) -> dict[str, float]:
     with oasis_server(workdir / f"load-{run}") as server:
+        idle = server.rss_mb()
         tally, elapsed = asyncio.run(_send(server, bodies, clients, seconds,
                                            stop_when_sent=False))
         rss = server.peak_rss_mb()
@@ -224,7 +269,7 @@ def run_load(bodies: list[bytes], workdir: Path, run: int, clients: int,
             "p50_s": _quantile(tally.latencies, 0.50),
             "p99_s": _quantile(tally.latencies, 0.99),
             "acknowledged_batches": len(tally.latencies), "responses_429": tally.refused,
-            "errors": tally.errors, "peak_rss_mb": rss}
+            "errors": tally.errors, "idle_rss_mb": idle, "peak_rss_mb": rss}
 
 
 def run_four_clients(path: Path, bodies: list[bytes], records: int, workdir: Path,
