@@ -121,3 +121,41 @@ def test_bad_records_anywhere_in_a_streamed_body_cost_only_themselves(
     assert report["errors"][0]["reason"].startswith("invalid JSON")
     assert report["errors"][1]["reason"] == "missing field 'timestamp'"
     assert store.count("logs") == 20_000 - 3
+
+
+def test_oasis_ingest_url_waits_out_a_429_and_sends_the_chunk_again(
+    settings: Settings, store: DuckDBSignalStore, tmp_path
+) -> None:
+    from typer.testing import CliRunner
+
+    from oasis.cli import app as cli
+
+    settings.ingest.max_concurrent_requests = 1
+    release = threading.Event()
+
+    def held_body() -> Iterator[bytes]:
+        yield ndjson(log(0, id="held"))
+        release.wait(60)
+
+    path = tmp_path / "x.ndjson"
+    path.write_bytes(ndjson(*_records(500)))
+    app = create_app(settings, store=store)
+    with serving(app) as url:
+        holder = threading.Thread(target=lambda: httpx.post(
+            url + "/api/v1/signals", content=held_body(), headers=NDJSON, timeout=60))
+        holder.start()
+        results = []
+        try:
+            wait_until(lambda: app.state.admission.active == 1, 30, what="the slot to be held")
+            sender = threading.Thread(target=lambda: results.append(CliRunner().invoke(
+                cli, ["ingest", str(path), "--url", url, "--json"])))
+            sender.start()
+            wait_until(lambda: app.state.admission.refused >= 1, 60,
+                       what="the CLI's first chunk to be refused")
+        finally:
+            release.set()
+            holder.join(60)
+        sender.join(120)
+    assert results[0].exit_code == 0, results[0].output
+    assert orjson.loads(results[0].stdout)["accepted"] == 500
+    assert store.count("logs") == 501
