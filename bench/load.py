@@ -274,10 +274,13 @@ def run_load(bodies: list[bytes], workdir: Path, run: int, clients: int,
 
 def run_four_clients(path: Path, bodies: list[bytes], records: int, workdir: Path,
                      run: int) -> dict[str, float]:
+    from oasis.config import Settings
     from oasis.ingest import Ingestor
     from oasis.store import DuckDBSignalStore
 
-    store = DuckDBSignalStore(workdir / f"file-{run}.duckdb", retention_days=0)
+    # What `oasis ingest FILE` opens: the default settings' store, memory limit included.
+    store = DuckDBSignalStore(workdir / f"file-{run}.duckdb", retention_days=0,
+                              memory_limit_mb=Settings().store.memory_limit_mb)
     try:
         started = time.perf_counter()
         with path.open("rb") as f:

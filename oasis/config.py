@@ -51,6 +51,11 @@ class StoreSettings(_Section):
     retention_days: float = Field(
         14.0, ge=0, description="Signals older than this are deleted; 0 keeps everything."
     )
+    memory_limit_mb: float = Field(
+        64.0, ge=0, description="Memory DuckDB may use for the signal store (it spills to "
+        "disk past it), so memory stays flat however much is ingested; 0: DuckDB's default, "
+        "80 % of RAM."
+    )
 
 
 class IngestSettings(_Section):

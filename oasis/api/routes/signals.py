@@ -110,8 +110,3 @@ async def ingest_stream(body: BodyStream, ingestor: Ingestor) -> IngestReport:
         first_line += block.count(b"\n")
         block = await anext(blocks, b"")
     return total
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, decompressed; 413 past `limit` bytes, 415 or 400 for its encoding."""
-    return await BodyStream(request, limit).read()
