@@ -51,6 +51,11 @@ class StoreSettings(_Section):
     retention_days: float = Field(
         14.0, ge=0, description="Signals older than this are deleted; 0 keeps everything."
     )
+    memory_limit_mb: float = Field(
+        64.0, ge=0, description="Memory DuckDB may use for the signal store (it spills to "
+        "disk past it), so memory stays flat however much is ingested; 0: DuckDB's default, "
+        "80 % of RAM."
+    )
 
 
 class IngestSettings(_Section):
@@ -59,6 +64,13 @@ class IngestSettings(_Section):
         1_000, ge=0, description="Rejected records listed in a report (the count stays exact)."
     )
     max_body_mb: float = Field(64.0, gt=0, description="Largest accepted HTTP ingest body.")
+    max_concurrent_requests: int = Field(
+        4, ge=1, description="HTTP ingest requests (signals and OTLP) handled at once; past "
+        "it the answer is 429 with Retry-After, so nothing queues without bound."
+    )
+    retry_after_seconds: int = Field(
+        1, ge=1, description="The Retry-After of a 429 from the ingest routes."
+    )
     workers: int = Field(
         0, ge=0, description="Parse threads for `oasis ingest`; 0 picks one per CPU."
     )

@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 import oasis
 from oasis import web
+from oasis.api.admission import IngestAdmission
 from oasis.api.errors import install_error_handlers
 from oasis.api.routes import (
     actions,
@@ -58,6 +59,8 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.state.admission = IngestAdmission(settings.ingest.max_concurrent_requests,
+                                          settings.ingest.retry_after_seconds)
     # Every API route needs credentials when auth is on (roles on top where a route
     # decides); health and approval links (their own credential) are the public ones.
     signed_in = [Depends(current_principal)]

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from oasis.api.admission import IngestAdmission
 from oasis.config import Settings
 from oasis.incidents import IncidentStore
 from oasis.ingest import Ingestor
@@ -46,3 +47,10 @@ def get_incidents(services: ServicesDep) -> IncidentStore:
 
 
 IncidentsDep = Annotated[IncidentStore, Depends(get_incidents)]
+
+
+def get_admission(request: Request) -> IngestAdmission:
+    return request.app.state.admission
+
+
+AdmissionDep = Annotated[IngestAdmission, Depends(get_admission)]

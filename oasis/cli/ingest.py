@@ -15,10 +15,12 @@ from rich.text import Text
 from oasis.cli.app import app, console, err_console, fail, settings_from
 from oasis.ingest import IngestReport, Rejection, open_source
 from oasis.runtime.services import open_ingestor
+from oasis.signals.retry import Backoff, retry_after_seconds, with_retries
 from oasis.store import StoreLockedError, open_signal_store
 
 #: Size of one HTTP request body when sending to a server with `--url`.
 HTTP_CHUNK_BYTES = 4 * 1024 * 1024
+BUSY_RETRIES = 120  # tries of one chunk while the server answers 429 (about 2 minutes)
 _SHOWN_ERRORS = 20
 
 
@@ -81,11 +83,18 @@ def _send(url: str, lines: BinaryIO, name: str, advance, max_errors: int) -> Ing
     with httpx.Client(timeout=120) as client:
         for first_line, body in _chunks(lines):
             try:
-                response = client.post(
-                    endpoint, content=body, headers={"content-type": "application/x-ndjson"}
-                )
+                # A busy server answers 429: wait its Retry-After and send the chunk again.
+                response = with_retries(
+                    lambda body=body: client.post(
+                        endpoint, content=body, headers={"content-type": "application/x-ndjson"}
+                    ),
+                    attempts=BUSY_RETRIES, backoff=Backoff(1.0, 10.0),
+                    retry_if=lambda r: r.status_code == 429,
+                    wait_of=lambda r: retry_after_seconds(r.headers),
+                ).result
             except httpx.HTTPError as exc:
                 raise fail(f"cannot reach {endpoint}: {exc}") from None
+            assert response is not None
             if response.status_code not in (200, 422):
                 raise fail(f"{endpoint} answered {response.status_code}: {response.text[:500]}")
             chunk = _report_from_json(response.json(), first_line - 1, name)

@@ -65,9 +65,15 @@ class Conflict(OasisError):
 
 
 class TooManyRequests(OasisError):
-    """Full or rate-limited: try again shortly."""
+    """Full or rate-limited: try again shortly (after `retry_after_seconds`, when given:
+    the HTTP answer carries it as `Retry-After`)."""
 
     status = 429
+
+    def __init__(self, message: str = "", *, status: int | None = None,
+                 retry_after_seconds: int | None = None) -> None:
+        super().__init__(message, status=status)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class Unavailable(OasisError):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -65,10 +65,12 @@ class Tried(Generic[T]):
 def with_retries(call: Callable[[], T], *, attempts: int, backoff: Backoff,
                  retry_on: tuple[type[BaseException], ...] = (),
                  retry_if: Callable[[T], bool] = lambda _result: False,
-                 sleep: Callable[[float], None] = time.sleep) -> Tried[T]:
+                 sleep: Callable[[float], None] = time.sleep,
+                 wait_of: Callable[[T], float | None] = lambda _result: None) -> Tried[T]:
     """`call()`, tried up to `attempts` times (at least once) while it raises one of
     `retry_on` or returns a result for which `retry_if` is true; `sleep(backoff.delay(n))`
-    between tries. The outcome of the last try; other exceptions propagate."""
+    between tries, or the wait a retried result asks for itself (`wait_of`, e.g. an HTTP
+    `Retry-After`). The outcome of the last try; other exceptions propagate."""
     attempts = max(1, attempts)
     last: Tried[T] = Tried(False, None, None, 0)
     for attempt in range(1, attempts + 1):
@@ -81,8 +83,16 @@ def with_retries(call: Callable[[], T], *, attempts: int, backoff: Backoff,
                 return Tried(True, result, None, attempt)
             last = Tried(False, result, None, attempt)
         if attempt < attempts:
-            sleep(backoff.delay(attempt))
+            asked = wait_of(last.result) if last.result is not None else None
+            sleep(asked if asked is not None else backoff.delay(attempt))
     return last
 
 
-__all__ = ["Backoff", "Tried", "retryable_status", "with_retries"]
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """The wait an HTTP answer's `Retry-After` asks for, in seconds (None if absent or a
+    date, which OASIS's servers never send)."""
+    value = headers.get("retry-after", "").strip()
+    return float(value) if value.isdigit() else None
+
+
+__all__ = ["Backoff", "Tried", "retry_after_seconds", "retryable_status", "with_retries"]

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import orjson
 
-from oasis.signals.retry import Backoff, with_retries
+from oasis.signals.retry import Backoff, retry_after_seconds, retryable_status, with_retries
 from oasis.simulate import GeneratorConfig, Simulation, simulate
 from oasis.simulate.generator import floor_minute
 
@@ -66,7 +66,8 @@ class LiveStats:
 
 
 class SignalPoster:
-    """POSTs NDJSON batches, retrying connection errors and 5xx with backoff."""
+    """POSTs NDJSON batches, retrying connection errors, 429 (after its Retry-After) and 5xx
+    with backoff."""
 
     def __init__(self, url: str, retries: int = 5, timeout: float = 30.0,
                  api_key: str | None = None, sleep: Callable[[float], None] = time.sleep
@@ -83,7 +84,8 @@ class SignalPoster:
             lambda: self.client.post(self.endpoint, content=body,
                                      headers={"content-type": "application/x-ndjson"}),
             attempts=self.retries + 1, backoff=Backoff(0.5, 8.0), retry_on=(httpx.HTTPError,),
-            retry_if=lambda resp: resp.status_code >= 500, sleep=self._sleep)
+            retry_if=lambda resp: retryable_status(resp.status_code), sleep=self._sleep,
+            wait_of=lambda resp: retry_after_seconds(resp.headers))
         if not tried.ok:
             raise ConnectionError(f"gave up sending to {self.endpoint}: "
                                   f"{tried.problem(lambda r: f'HTTP {r.status_code}')}")

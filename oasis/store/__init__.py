@@ -18,6 +18,8 @@ from oasis.store.duckdb_store import DuckDBSignalStore, StoreLockedError
 class _StoreSection(Protocol):
     @property
     def retention_days(self) -> float: ...
+    @property
+    def memory_limit_mb(self) -> float: ...
 
 
 class StoreConfig(Protocol):
@@ -33,7 +35,8 @@ class StoreConfig(Protocol):
 def open_signal_store(settings: StoreConfig, path: Path | None = None) -> SignalStore:
     """The store the settings name, at its file under the data dir unless `path` is given."""
     return DuckDBSignalStore(
-        path or settings.signal_store_path, retention_days=settings.store.retention_days
+        path or settings.signal_store_path, retention_days=settings.store.retention_days,
+        memory_limit_mb=settings.store.memory_limit_mb,
     )
 
 

@@ -68,7 +68,8 @@ class DuckDBSignalStore:
     and within it serialising appends keeps id de-duplication exact.
     """
 
-    def __init__(self, path: Path | None, *, retention_days: float = 14.0) -> None:
+    def __init__(self, path: Path | None, *, retention_days: float = 14.0,
+                 memory_limit_mb: float | None = None) -> None:
         self.path = path
         self.retention = timedelta(days=retention_days) if retention_days > 0 else None
         if path is not None:
@@ -86,6 +87,11 @@ class DuckDBSignalStore:
         # The default (16 MB) checkpoints every few batches; bulk ingest runs ~2x
         # faster checkpointing less often, and the WAL is replayed after a crash anyway.
         self._con.execute("SET wal_autocheckpoint = '256MB'")
+        if memory_limit_mb:
+            # DuckDB's own default is 80 % of RAM, and rows not yet checkpointed stay in
+            # memory until then: a cap keeps a server's memory flat however much it ingests
+            # (DuckDB spills to `<file>.tmp` past it).
+            self._con.execute(f"SET memory_limit = '{int(memory_limit_mb)}MB'")
         self._con.execute(_SCHEMA)
 
     # --- writing -----------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import zlib
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -10,8 +10,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
 
-from oasis.api.deps import IngestorDep, ServicesDep, SettingsDep
+from oasis.api.body import BodyStream
+from oasis.api.deps import AdmissionDep, IngestorDep, ServicesDep, SettingsDep
 from oasis.api.schemas import IngestResponse, Problem
+from oasis.ingest import Ingestor, IngestReport
 from oasis.signals import DeploymentRecord, LogRecord, MetricRecord
 
 router = APIRouter(prefix="/api/v1", tags=["signals"])
@@ -45,6 +47,8 @@ def _record_schema() -> dict[str, Any]:
         400: {"model": Problem, "description": "The body cannot be read as records at all."},
         413: {"model": Problem, "description": "The body is larger than `ingest.max_body_mb`."},
         415: {"model": Problem, "description": "Unsupported Content-Type or Content-Encoding."},
+        429: {"model": Problem, "description": "Every ingest slot is busy "
+              "(`ingest.max_concurrent_requests`): retry after `Retry-After` seconds."},
         422: {"model": IngestResponse, "description": "Every record in the body was rejected."},
     },
     openapi_extra={
@@ -60,7 +64,8 @@ def _record_schema() -> dict[str, Any]:
     },
 )
 async def post_signals(
-    request: Request, ingestor: IngestorDep, settings: SettingsDep, services: ServicesDep
+    request: Request, ingestor: IngestorDep, settings: SettingsDep, services: ServicesDep,
+    admission: AdmissionDep,
 ) -> Any:
     """Store signals. Good records are kept even when others in the batch are refused."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -70,9 +75,12 @@ async def post_signals(
             f"unsupported Content-Type {content_type!r}: send application/x-ndjson "
             "or application/json",
         )
-    limit = int(settings.ingest.max_body_mb * 1024 * 1024)
-    body = await read_body(request, limit)
-    report = await run_in_threadpool(ingestor.ingest_body, body)  # BodyError: 400
+    with admission.admit():  # IngestBusy: 429 with Retry-After, before the body is read
+        body = BodyStream(request, int(settings.ingest.max_body_mb * 1024 * 1024))
+        try:
+            report = await ingest_stream(body, ingestor)  # BodyError: 400
+        finally:
+            admission.note_held(body.max_held_bytes)
     services.metrics.records("signals", accepted=report.accepted, rejected=report.rejected,
                              duplicates=report.duplicates)
     payload = report.as_dict()
@@ -81,37 +89,24 @@ async def post_signals(
     return payload
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    too_large = HTTPException(
-        413, f"body is larger than {limit} bytes"
-    )
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
-    if encoding in ("identity", ""):
-        return body
-    if encoding != "gzip":
-        raise HTTPException(
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            f"unsupported Content-Encoding {encoding!r}: use gzip or none",
-        )
-    # Decompress with a cap, so a small gzip bomb cannot exhaust memory.
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        data = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"body is not valid gzip: {exc}") from None
-    if len(data) > limit or inflater.unconsumed_tail:
-        raise too_large
-    return data
+async def ingest_stream(body: BodyStream, ingestor: Ingestor) -> IngestReport:
+    """Store NDJSON block by block as it arrives; a JSON array is read whole first.
 
-
+    A request that fails part-way (413, broken gzip, the sender gone) may have stored the
+    blocks before that point: records with an `id` are not stored twice when sent again.
+    """
+    blocks = body.line_blocks()
+    block = await anext(blocks, b"")
+    if block.lstrip()[:1] == b"[":
+        whole = block + b"".join([rest async for rest in blocks])
+        body.max_held_bytes = len(whole)
+        return await run_in_threadpool(ingestor.ingest_body, whole)
+    total = IngestReport()
+    first_line = 1
+    while block:
+        report = await run_in_threadpool(
+            partial(ingestor.ingest_lines, block.split(b"\n"), first_line=first_line))
+        total.merge(report, max_errors=ingestor.max_errors)
+        first_line += block.count(b"\n")
+        block = await anext(blocks, b"")
+    return total
