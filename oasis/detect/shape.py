@@ -25,7 +25,6 @@ import itertools
 import math
 import re
 from bisect import bisect_left, bisect_right
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -184,26 +183,10 @@ class HistoryShape:
 
 
 def _sustained(values: Sequence[float], w: int) -> tuple[float, float]:
-    """(max of the rolling minima, min of the rolling maxima) over windows of `w` points,
-    with monotonic queues: one pass instead of a min and a max of every window."""
-    lows: deque[int] = deque()  # indexes of increasing values: lows[0] is the window's min
-    highs: deque[int] = deque()  # indexes of decreasing values: highs[0] is its max
-    high, low = -math.inf, math.inf
-    for i, v in enumerate(values):
-        while lows and values[lows[-1]] >= v:
-            lows.pop()
-        lows.append(i)
-        while highs and values[highs[-1]] <= v:
-            highs.pop()
-        highs.append(i)
-        if lows[0] <= i - w:
-            lows.popleft()
-        if highs[0] <= i - w:
-            highs.popleft()
-        if i >= w - 1:
-            high = max(high, values[lows[0]])
-            low = min(low, values[highs[0]])
-    return high, low
+    """(max of the rolling minima, min of the rolling maxima) over windows of `w` points;
+    the windows as zipped tuples, so min and max run in C."""
+    windows = list(zip(*(values[i:] for i in range(w)), strict=False))
+    return max(map(min, windows)), min(map(max, windows))
 
 
 def binomial_tail(failures: float, trials: float, p: float) -> float:

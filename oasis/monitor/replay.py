@@ -19,6 +19,7 @@ from oasis.incidents.model import Incident
 from oasis.incidents.store import IncidentStore
 from oasis.ingest import open_source
 from oasis.monitor.monitor import Monitor
+from oasis.monitor.readahead import ReadAhead
 from oasis.signals.model import Signal
 from oasis.signals.parse import RecordError, parse_line, parse_record
 from oasis.signals.times import floor_minute
@@ -70,7 +71,7 @@ def replay(records: Iterable[Signal | dict],
         store = DuckDBSignalStore(None, retention_days=0)
         incidents = IncidentStore(f"sqlite:///{Path(tmp) / 'state.db'}")
         try:
-            monitor = Monitor(store, incidents, settings)
+            monitor = Monitor(ReadAhead(store), incidents, settings)
             result.start = floor_minute(signals[0].timestamp)
             result.end = signals[-1].timestamp
             # One append, not one per check: a check reads only minutes that ended by its

@@ -271,7 +271,7 @@ class DuckDBSignalStore:
         sql = f"""
             SELECT ts, service, level, message, error_type, host, trace_id, span_id,
                    attributes, id
-            FROM logs WHERE {where} ORDER BY ts LIMIT {int(limit)}
+            FROM logs WHERE {where} ORDER BY ts, rowid LIMIT {int(limit)}
         """
         return [
             LogRecord(_aware(ts), svc, Level(level), msg, et, host, trace, span,
