@@ -116,7 +116,7 @@ class ReadAhead:
         def fetch(a: datetime, b: datetime) -> list[LogRecord]:
             return self.store.read_logs(a, b, limit=cap)
 
-        found = self._slice(("read_logs",), start, end, fetch, _timestamp, cap)
+        found = self._slice(("read_logs", cap), start, end, fetch, _timestamp, cap)
         if found is None:  # more lines than `cap` from `start` to `end`
             return self.store.read_logs(start, end, limit=limit)
         return found[:limit]
