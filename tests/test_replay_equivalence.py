@@ -52,8 +52,7 @@ def _comparable(incident) -> dict:
 
 @pytest.mark.slow
 def test_replay_raises_the_incidents_of_a_minute_by_minute_feed() -> None:
-    run = generate("bad_release", seed=3, hours=1.5,
-                   start=datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+    run = generate("bad_release", seed=3, hours=1.5, start=datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
     records = [parse_record(r) for r in run.records()]
     replayed = [_comparable(i) for i in replay(records).incidents]
     assert replayed, "the scenario should raise an incident"

@@ -26,10 +26,18 @@ def _fleet(seed: int, minutes: int = 90) -> list[dict]:
     for i in range(minutes * 12):
         at = round(rng.uniform(0, minutes), 2) if i % 5 else float(rng.randrange(minutes))
         level = rng.choice(LEVELS)
-        error_type = rng.choice([None, "Timeout", "Refused"]) if level in ("ERROR", "FATAL") \
-            else None
-        docs.append(log(at, service=rng.choice(SERVICES), level=level,
-                        message=f"line {i}", error_type=error_type))
+        error_type = (
+            rng.choice([None, "Timeout", "Refused"]) if level in ("ERROR", "FATAL") else None
+        )
+        docs.append(
+            log(
+                at,
+                service=rng.choice(SERVICES),
+                level=level,
+                message=f"line {i}",
+                error_type=error_type,
+            )
+        )
     for m in range(minutes):
         for service in SERVICES:
             for _ in range(rng.randint(0, 3)):
@@ -42,8 +50,9 @@ def _fleet(seed: int, minutes: int = 90) -> list[dict]:
 def filled(store: DuckDBSignalStore) -> tuple[DuckDBSignalStore, list]:
     records = sorted((parse_record(d) for d in _fleet(7)), key=lambda r: r.timestamp)
     store.append(records)
-    store.append_call_edges([CallEdge(T0 + timedelta(minutes=m), "gateway", "checkout", m + 1)
-                             for m in range(0, 90, 7)])
+    store.append_call_edges(
+        [CallEdge(T0 + timedelta(minutes=m), "gateway", "checkout", m + 1) for m in range(0, 90, 7)]
+    )
     return store, records
 
 
@@ -63,11 +72,9 @@ def test_log_counts_match_a_naive_count(filled, seconds: int) -> None:
 
     got = store.log_counts(start, end, bucket_seconds=seconds)
     assert {(c.bucket, c.service, c.key): c.count for c in got} == by_level
-    assert all(c.bucket.tzinfo is not None and c.bucket.utcoffset() == timedelta(0)
-               for c in got)
+    assert all(c.bucket.tzinfo is not None and c.bucket.utcoffset() == timedelta(0) for c in got)
     assert [(c.bucket, c.service, c.key) for c in got] == sorted(by_level)
-    typed = store.log_counts(start, end, bucket_seconds=seconds, by="error_type",
-                             errors_only=True)
+    typed = store.log_counts(start, end, bucket_seconds=seconds, by="error_type", errors_only=True)
     assert {(c.bucket, c.service, c.key): c.count for c in typed} == by_type
 
 
@@ -89,11 +96,15 @@ def test_metric_stats_match_a_naive_summary(filled) -> None:
 
 def test_call_edges_are_summed_per_minute(filled) -> None:
     store, _ = filled
-    store.append_call_edges([CallEdge(T0 + timedelta(minutes=7, seconds=30), "gateway",
-                                      "checkout", 100)])
+    store.append_call_edges(
+        [CallEdge(T0 + timedelta(minutes=7, seconds=30), "gateway", "checkout", 100)]
+    )
     edges = store.call_edges(T0, T0 + timedelta(minutes=15))
     assert [(e.bucket, e.calls) for e in edges] == [
-        (T0, 1), (T0 + timedelta(minutes=7), 108), (T0 + timedelta(minutes=14), 15)]
+        (T0, 1),
+        (T0 + timedelta(minutes=7), 108),
+        (T0 + timedelta(minutes=14), 15),
+    ]
 
 
 def test_read_ahead_answers_every_check_window_as_the_store_does(filled) -> None:
@@ -105,8 +116,9 @@ def test_read_ahead_answers_every_check_window_as_the_store_does(filled) -> None
     windows += [(T0 + timedelta(minutes=30), T0 + timedelta(minutes=33))]  # not in order
     for start, end in windows:
         assert ahead.log_counts(start, end) == store.log_counts(start, end)
-        assert ahead.log_counts(start, end, by="error_type", errors_only=True) == \
-            store.log_counts(start, end, by="error_type", errors_only=True)
+        assert ahead.log_counts(start, end, by="error_type", errors_only=True) == store.log_counts(
+            start, end, by="error_type", errors_only=True
+        )
         assert ahead.metric_stats(start, end) == store.metric_stats(start, end)
         assert ahead.deployments(start, end) == store.deployments(start, end)
         assert ahead.call_edges(start, end) == store.call_edges(start, end)
@@ -115,8 +127,7 @@ def test_read_ahead_answers_every_check_window_as_the_store_does(filled) -> None
         assert ahead.read_logs(start, end, limit=3) == store.read_logs(start, end, limit=3)
     # What the read-ahead does not cover goes to the store as asked.
     start, end = T0 + timedelta(minutes=3, seconds=20), T0 + timedelta(minutes=9)
-    assert ahead.log_counts(start, end, service="db") == store.log_counts(start, end,
-                                                                          service="db")
+    assert ahead.log_counts(start, end, service="db") == store.log_counts(start, end, service="db")
     assert ahead.log_counts(start, end) == store.log_counts(start, end)
     assert ahead.services() == store.services()
 
