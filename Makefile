@@ -31,6 +31,7 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/replay.py
 	$(BIN)/oasis eval --seeds 5
 	$(BIN)/oasis eval --fleet media --seeds 3
 	$(BIN)/oasis eval --fleet independent --seeds 5

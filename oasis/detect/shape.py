@@ -46,6 +46,7 @@ def tokens(name: str) -> tuple[str, ...]:
     return tuple(t for t in re.split(r"[^a-z0-9]+", name.lower()) if t)
 
 
+@functools.lru_cache(maxsize=65536)
 def _has(name: str, words: tuple[str, ...]) -> bool:
     return any(t.startswith(w) for t in tokens(name) for w in words)
 
@@ -143,8 +144,7 @@ class HistoryShape:
     def of(cls, history: Sequence[float], window_points: int) -> HistoryShape:
         w = max(1, window_points)
         if len(history) >= w:
-            runs = [history[i:i + w] for i in range(len(history) - w + 1)]
-            high, low = max(min(r) for r in runs), min(max(r) for r in runs)
+            high, low = _sustained(history, w)
         else:
             high, low = max(history, default=0.0), min(history, default=0.0)
         zeros = sum(1 for v in history if v == 0)
@@ -182,6 +182,13 @@ class HistoryShape:
         return max(latest) < self.sustained_low
 
 
+def _sustained(values: Sequence[float], w: int) -> tuple[float, float]:
+    """(max of the rolling minima, min of the rolling maxima) over windows of `w` points;
+    the windows as zipped tuples, so min and max run in C."""
+    windows = list(zip(*(values[i:] for i in range(w)), strict=False))
+    return max(map(min, windows)), min(map(max, windows))
+
+
 def binomial_tail(failures: float, trials: float, p: float) -> float:
     """P(X >= failures) for X ~ Binomial(trials, p); trials and failures rounded."""
     n, k = round(trials), round(failures)
@@ -205,6 +212,13 @@ def binomial_tail(failures: float, trials: float, p: float) -> float:
 def sampling_step(series: dict[int, float], minute: int, points: int = 12) -> int:
     """Minutes between a series' points (1 for per-minute series, 5 for five-minute ones),
     the median gap of its latest points."""
-    recent = [m for m in range(minute - 12 * points, minute + 1) if m in series][-points:]
+    # Walking back from `minute`: the latest points are found without scanning the span.
+    recent = []
+    for m in range(minute, minute - 12 * points - 1, -1):
+        if m in series:
+            recent.append(m)
+            if len(recent) == points:
+                break
+    recent.reverse()
     gaps = sorted(b - a for a, b in itertools.pairwise(recent))
     return max(1, gaps[len(gaps) // 2]) if gaps else 1

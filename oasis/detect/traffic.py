@@ -29,8 +29,8 @@ def request_volume(window: SignalWindow, service: str, names: list[str], start: 
                    end: int, logs_fallback: bool = True) -> dict[int, float] | None:
     """Requests per minute of `service` from `start` to `end`, or None when nothing tells."""
     # One pass over the window's series, then the names in order of preference.
-    candidates = [(name, series) for (owner, name), series in window.metrics.items()
-                  if owner == service and is_volume(name, names)]
+    candidates = [(name, series) for name, series in window.service_metrics(service)
+                  if is_volume(name, names)]
     for word in names:
         for name, series in candidates:
             if is_volume(name, [word]):

@@ -54,6 +54,8 @@ class SignalWindow:
         # Services' current request volume over their usual one (from request-rate
         # metrics), set by the monitor before each check: errors scale with it.
         self.traffic_factor: dict[str, float] = {}
+        self._by_service: dict[str, list[tuple[str, dict[int, float]]]] = {}
+        self._indexed = 0  # len(self.metrics) when _by_service was built
 
     # -- filling ---------------------------------------------------------------------------
     def add_log_count(self, minute: int, service: str, level: str, count: int) -> None:
@@ -106,6 +108,19 @@ class SignalWindow:
     def services(self) -> list[str]:
         names = set(self.logs) | {s for s, _ in self.metrics}
         return sorted(names)
+
+    def service_metrics(self, service: str) -> list[tuple[str, dict[int, float]]]:
+        """(name, series) of one service's metrics, in the order they first appeared.
+
+        Checks ask this per service, and a fleet of hundreds of services has thousands of
+        series: the index is rebuilt only when a series appears (none is ever removed).
+        """
+        if self._indexed != len(self.metrics):
+            index: dict[str, list[tuple[str, dict[int, float]]]] = defaultdict(list)
+            for (owner, name), series in self.metrics.items():
+                index[owner].append((name, series))
+            self._by_service, self._indexed = dict(index), len(self.metrics)
+        return self._by_service.get(service, [])
 
     def history_minutes(self, service: str, now_minute: int) -> int:
         first = self.logs[service].first_minute if service in self.logs else None

@@ -1,8 +1,8 @@
 """Replay recorded signals through the live pipeline on a simulated clock.
 
-Records are fed in time order into a throw-away signal store and incident database, and
-the monitor checks every `check_interval_seconds` of record time, exactly as it would
-live. No network, no model.
+Records go in time order into a throw-away signal store and incident database, and the
+monitor checks every `check_interval_seconds` of record time, exactly as it would live:
+each check reads only the minutes that ended by its clock. No network, no model.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from oasis.incidents.model import Incident
 from oasis.incidents.store import IncidentStore
 from oasis.ingest import open_source
 from oasis.monitor.monitor import Monitor
+from oasis.monitor.readahead import ReadAhead
 from oasis.signals.model import Signal
 from oasis.signals.parse import RecordError, parse_line, parse_record
 from oasis.signals.times import floor_minute
@@ -70,21 +71,18 @@ def replay(records: Iterable[Signal | dict],
         store = DuckDBSignalStore(None, retention_days=0)
         incidents = IncidentStore(f"sqlite:///{Path(tmp) / 'state.db'}")
         try:
-            monitor = Monitor(store, incidents, settings)
+            monitor = Monitor(ReadAhead(store), incidents, settings)
             result.start = floor_minute(signals[0].timestamp)
             result.end = signals[-1].timestamp
+            # One append, not one per check: a check reads only minutes that ended by its
+            # clock, so records stamped later cannot change it, and the rows are stored in
+            # the same (time) order as when fed minute by minute.
+            store.append(signals)
             clock = result.start + interval
-            i = 0
             while True:
-                j = i
-                while j < len(signals) and signals[j].timestamp < clock:
-                    j += 1
-                if j > i:
-                    store.append(signals[i:j])
-                    i = j
                 monitor.check(clock)
                 result.checks += 1
-                if i >= len(signals) and clock > result.end:
+                if clock > result.end:
                     break
                 clock += interval
             result.incidents = sorted(incidents.list(limit=10_000),
