@@ -31,9 +31,15 @@ class OasisProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = root / "oasis.yaml"
-        self.config.write_text(yaml.safe_dump({
-            **config, "data_dir": str(self.data),
-            "server": {**config.get("server", {}), "port": self.port}}))
+        self.config.write_text(
+            yaml.safe_dump(
+                {
+                    **config,
+                    "data_dir": str(self.data),
+                    "server": {**config.get("server", {}), "port": self.port},
+                }
+            )
+        )
         self.runs = 0
         self.proc: subprocess.Popen | None = None
         self.log: Path | None = None
@@ -46,8 +52,9 @@ class OasisProcess:
         if crash_at:
             env[CRASH_ENV] = crash_at
         with self.log.open("wb") as out:
-            self.proc = subprocess.Popen([*OASIS, "serve"], env=env, stdout=out,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [*OASIS, "serve"], env=env, stdout=out, stderr=subprocess.STDOUT
+            )
         self.wait_for(self._healthy, 90, what="the server to start")
         return self.proc
 
@@ -56,11 +63,15 @@ class OasisProcess:
 
     def wait_for(self, predicate, timeout: float = 60, *, what: str):
         """`wait_until`, failing at once (with the server's output) if the server exits."""
+
         def check():
             if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"oasis serve exited ({self.proc.returncode}) while "
-                                     f"waiting for {what}:\n{self.output()[-5000:]}")
+                raise AssertionError(
+                    f"oasis serve exited ({self.proc.returncode}) while "
+                    f"waiting for {what}:\n{self.output()[-5000:]}"
+                )
             return predicate()
+
         return wait_until(check, timeout, what=what)
 
     def killed_at_crash_point(self, timeout: float = 90) -> None:
@@ -69,8 +80,9 @@ class OasisProcess:
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"the crash point was never reached:\n"
-                                 f"{self.output()[-5000:]}") from None
+            raise AssertionError(
+                f"the crash point was never reached:\n{self.output()[-5000:]}"
+            ) from None
         assert self.proc.returncode == -signal.SIGKILL, self.output()[-5000:]
 
     def stop(self) -> None:

@@ -24,42 +24,67 @@ from tests.servers import serving
 def seed_incident(data: Path, fleet: Fleet) -> None:
     now = datetime.now(UTC)
     store = IncidentStore(f"sqlite:///{data / 'state.db'}")
-    store.create(Incident(
-        "inc-crash", Status.ANALYSIS_COMPLETE, Severity.HIGH, "checkout errors after 9.9.9",
-        ["checkout-service"], "checkout-service", now, now, now,
-        suspected_change={"service": "checkout-service", "version": "9.9.9",
-                          "previous_version": fleet.state("checkout-service").history[-1],
-                          "deployed_at": now.isoformat(), "minutes_before_onset": 1}),
-        TimelineEvent(now, "detected", "seen"))
+    store.create(
+        Incident(
+            "inc-crash",
+            Status.ANALYSIS_COMPLETE,
+            Severity.HIGH,
+            "checkout errors after 9.9.9",
+            ["checkout-service"],
+            "checkout-service",
+            now,
+            now,
+            now,
+            suspected_change={
+                "service": "checkout-service",
+                "version": "9.9.9",
+                "previous_version": fleet.state("checkout-service").history[-1],
+                "deployed_at": now.isoformat(),
+                "minutes_before_onset": 1,
+            },
+        ),
+        TimelineEvent(now, "detected", "seen"),
+    )
     store.close()
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize(("point", "done_before_restart"), [
-    ("action.before_execute", 0), ("action.after_execute", 1)])
+@pytest.mark.parametrize(
+    ("point", "done_before_restart"), [("action.before_execute", 0), ("action.after_execute", 1)]
+)
 def test_kill_9_during_an_approved_action_runs_it_exactly_once(
-        tmp_path: Path, point: str, done_before_restart: int) -> None:
+    tmp_path: Path, point: str, done_before_restart: int
+) -> None:
     fleet = Fleet()
     fleet.deploy("checkout-service", "9.9.9")
     with serving(create_control_app(fleet)) as control:
-        server = OasisProcess(tmp_path, {
-            "notify": {"email_enabled": False},
-            "remediate": {"executors": [{"type": "fleet", "name": "sim", "url": control,
-                                         "kinds": ["rollback"]}]},
-            # The dead process's claim lapses after 2 s, so the restart takes it over.
-            "respond": {"interval_seconds": 0.5, "action_lease_seconds": 2}})
+        server = OasisProcess(
+            tmp_path,
+            {
+                "notify": {"email_enabled": False},
+                "remediate": {
+                    "executors": [
+                        {"type": "fleet", "name": "sim", "url": control, "kinds": ["rollback"]}
+                    ]
+                },
+                # The dead process's claim lapses after 2 s, so the restart takes it over.
+                "respond": {"interval_seconds": 0.5, "action_lease_seconds": 2},
+            },
+        )
         seed_incident(server.data, fleet)
         server.start(crash_at=point)
         try:
+
             def proposed() -> list | None:
                 incident = server.get("/api/v1/incidents/inc-crash") or {}
-                return incident["actions"] if incident.get("status") == "pending_approval" \
-                    else None
+                return incident["actions"] if incident.get("status") == "pending_approval" else None
 
             [action] = server.wait_for(proposed, 90, what="the proposal")
-            approved = server.post(f"/api/v1/incidents/inc-crash/actions/{action['id']}"
-                                   "/approve", json={"actor": "alice"})
+            approved = server.post(
+                f"/api/v1/incidents/inc-crash/actions/{action['id']}/approve",
+                json={"actor": "alice"},
+            )
             assert approved.status_code == 200, approved.text
             server.killed_at_crash_point()
         finally:
@@ -68,6 +93,7 @@ def test_kill_9_during_an_approved_action_runs_it_exactly_once(
 
         server.start()
         try:
+
             def finished() -> dict | None:
                 incident = server.get("/api/v1/incidents/inc-crash") or {}
                 done = [a for a in incident.get("actions", []) if a["status"] == "succeeded"]
@@ -78,7 +104,8 @@ def test_kill_9_during_an_approved_action_runs_it_exactly_once(
         finally:
             server.stop()
     assert [(a.action, a.service) for a in fleet.actions()] == [
-        ("rollback", "checkout-service")]  # once: not lost with the process, not redone
+        ("rollback", "checkout-service")
+    ]  # once: not lost with the process, not redone
     assert fleet.state("checkout-service").version != "9.9.9"
     assert action["attempts"] == 2 and action["approved_by"] == "alice"
     assert incident["status"] == "mitigating"
