@@ -8,12 +8,14 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
 
+from oasis.incidents import Incident, IncidentStore, Severity, Status, TimelineEvent
 from oasis.signals.crashpoints import CRASH_ENV
 from tests.helpers import wait_until
 from tests.servers import free_port
@@ -111,3 +113,33 @@ class OasisProcess:
             return httpx.get(self.url + "/healthz", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
+
+
+def seed_incident(data: Path, incident_id: str, service: str, previous_version: str) -> None:
+    """An analysed incident after a bad deploy of `service` 9.9.9, which a rollback to
+    `previous_version` would undo, in the state database under `data`."""
+    now = datetime.now(UTC)
+    store = IncidentStore(f"sqlite:///{data / 'state.db'}")
+    change = {
+        "service": service,
+        "version": "9.9.9",
+        "previous_version": previous_version,
+        "deployed_at": now.isoformat(),
+        "minutes_before_onset": 1,
+    }
+    store.create(
+        Incident(
+            incident_id,
+            Status.ANALYSIS_COMPLETE,
+            Severity.HIGH,
+            f"{service} errors after 9.9.9",
+            [service],
+            service,
+            now,
+            now,
+            now,
+            suspected_change=change,
+        ),
+        TimelineEvent(now, "detected", "seen"),
+    )
+    store.close()

@@ -9,43 +9,14 @@ The kill in the middle of the executor's HTTP call is tests/test_loop_e2e.py's."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from oasis.incidents import Incident, IncidentStore, Severity, Status, TimelineEvent
 from oasis.simulate.control import create_control_app
 from oasis.simulate.fleet import Fleet
-from tests.crash_server import OasisProcess
+from tests.crash_server import OasisProcess, seed_incident
 from tests.servers import serving
-
-
-def seed_incident(data: Path, fleet: Fleet) -> None:
-    now = datetime.now(UTC)
-    store = IncidentStore(f"sqlite:///{data / 'state.db'}")
-    store.create(
-        Incident(
-            "inc-crash",
-            Status.ANALYSIS_COMPLETE,
-            Severity.HIGH,
-            "checkout errors after 9.9.9",
-            ["checkout-service"],
-            "checkout-service",
-            now,
-            now,
-            now,
-            suspected_change={
-                "service": "checkout-service",
-                "version": "9.9.9",
-                "previous_version": fleet.state("checkout-service").history[-1],
-                "deployed_at": now.isoformat(),
-                "minutes_before_onset": 1,
-            },
-        ),
-        TimelineEvent(now, "detected", "seen"),
-    )
-    store.close()
 
 
 @pytest.mark.slow
@@ -72,7 +43,12 @@ def test_kill_9_during_an_approved_action_runs_it_exactly_once(
                 "respond": {"interval_seconds": 0.5, "action_lease_seconds": 2},
             },
         )
-        seed_incident(server.data, fleet)
+        seed_incident(
+            server.data,
+            "inc-crash",
+            "checkout-service",
+            fleet.state("checkout-service").history[-1],
+        )
         server.start(crash_at=point)
         try:
 

@@ -10,6 +10,9 @@ costs one environment lookup.
 The points, where the work they interrupt is said to be safe:
 - `action.before_execute`, `action.after_execute` (oasis.respond.specialist): the action is
   claimed; it has not run yet / it ran but its outcome is not recorded.
+- `respond.after_summary`, `respond.before_approval_request` (oasis.respond.responder): an
+  incident's proposals are stored and its summary queued / it waits for approval, but the
+  approval request is not queued yet.
 - `outbox.before_send`, `outbox.after_send` (oasis.notify.outbox): a delivery is claimed;
   it has not gone out yet / it went out but is not marked sent.
 - `triage.after_receive`, `triage.after_decide`, `triage.after_ticket`,
