@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from oasis.api import create_app
 from oasis.config import Settings
+from oasis.notify.catcher import MailCatcher, free_port, text_of
 from tests.crash_server import OasisProcess
 from tests.test_triage_events import (
     EXAMPLE_ORG,
@@ -83,11 +84,16 @@ def test_kill_9_during_triage_of_a_batch_processes_each_event_once(
     assert len(verdicts) == len(batch()) and "accept" in verdicts.values()
     assert len(tickets) > len(batch())  # some events have several teams to tell
 
+    mailbox = MailCatcher(tmp_path / "mail", port=free_port()).start()
     server = OasisProcess(
         tmp_path,
         {
             "triage": {"organisation_file": str(EXAMPLE_ORG), "queue_claim_seconds": 2},
-            "notify": {"email_enabled": False},
+            "notify": {
+                "smtp": {"port": mailbox.port},
+                "send_claim_seconds": 2,
+                "dispatch_interval_seconds": 0.5,
+            },
         },
     )
     server.start(crash_at=point)
@@ -113,14 +119,31 @@ def test_kill_9_during_triage_of_a_batch_processes_each_event_once(
 
         events = server.wait_for(all_triaged, 120, what="every event triaged after restart")
         found = server.get("/api/v1/tickets?limit=1000")
+        mails = server.wait_for(
+            lambda: (lambda m: m if all(m.values()) else None)(mail_ids(mailbox, found)),
+            120,
+            what="a mail for every ticket",
+        )
     finally:
         server.stop()
+        mailbox.stop()
+    # Each ticket's team told: at least once, and any repeat is the same message (same ID).
+    assert {ticket: len(ids) for ticket, ids in mails.items()} == {t["id"]: 1 for t in found}
     assert {e["key"]: e["verdict"] for e in events} == verdicts  # none lost
     assert ticket_facts(found) == tickets  # one per (event, team), none twice, none missing
     for event in events:
         assert event["seen"] == 1, event["key"]  # a resumed event is not a second copy
         decisions = [h for h in event["history"] if "by" in h]
         assert len(decisions) == 1, event["history"]  # decided once
+
+
+def mail_ids(mailbox: MailCatcher, tickets: list[dict]) -> dict[str, set[str]]:
+    """The Message-IDs of the mails about each ticket."""
+    messages = [(text_of(m), m["Message-ID"]) for m in mailbox.messages()]
+    return {
+        t["id"]: {mid for text, mid in messages if f"/api/v1/tickets/{t['id']}" in text}
+        for t in tickets
+    }
 
 
 def queue_empty(server: OasisProcess) -> bool:

@@ -118,7 +118,7 @@ class TriageFlow:
         elif record.verdict == Verdict.ACCEPT.value:
             ack = self.policy.decide(record.event).model_copy(
                 update={"verdict": Verdict.ACCEPT, "reason": record.reason})
-            self._triage(record.event, ack, now, result, quiet_if_unchanged=True)
+            self._triage(record.event, ack, now, result, resumed=True)
         return result
 
     def decide(self, key: str, accept: bool, actor: str, note: str = "") -> FlowResult:
@@ -152,13 +152,15 @@ class TriageFlow:
         return ticket
 
     def _triage(self, event: OpsEvent, ack: Acknowledgement, now: datetime,
-                result: FlowResult, *, quiet_if_unchanged: bool = False) -> None:
+                result: FlowResult, *, resumed: bool = False) -> None:
         outcome = self.triage.triage(event, ack, now)
         result.tickets_created = [t.id for t in outcome.created]
         result.tickets_updated = [t.id for t in outcome.updated]
         result.teams = list(outcome.stakeholders)
-        if quiet_if_unchanged and not (outcome.created or outcome.updated):
-            return  # a resumed event that was fully triaged before the crash
+        if resumed:
+            self._notify_untold(event, outcome.unchanged)
+            if not (outcome.created or outcome.updated):
+                return  # fully triaged before the crash
         self.audit.append("event.triaged", "oasis:triage", event.key, {
             "owner": outcome.owner, "stakeholders": outcome.stakeholders,
             "created": result.tickets_created, "updated": result.tickets_updated})
@@ -170,6 +172,13 @@ class TriageFlow:
                 self.remember(self.events.get(event.key), outcome)
             except Exception:  # memory is a convenience; triage must not fail on it
                 log.exception("could not remember event %s", event.key)
+
+    def _notify_untold(self, event: OpsEvent, tickets: list[Ticket]) -> None:
+        """Tell the teams of tickets made by an attempt that died before queueing their mail
+        (at least once: a crash between queueing and auditing it sends it twice)."""
+        for ticket in tickets:
+            if not self.audit.records(subject=ticket.id, kind="notification.queued", limit=1):
+                self._notify_team(event, ticket, "created")
 
     def _tell(self, news: Callable[[EventWatcher], None]) -> None:
         if self.watcher is None:
