@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from oasis.notify.channels import Channel, DeliveryError
 from oasis.notify.message import Notification
 from oasis.notify.settings import RetrySettings
+from oasis.signals.crashpoints import crash_point
 from oasis.signals.model import utc_iso
 from oasis.signals.retry import Backoff
 from oasis.state import from_db as _aware
@@ -197,7 +198,9 @@ class Outbox:
             return self._finish(d, now, FAILED, f"channel {d.channel!r} is not configured "
                                                 f"(configured: {configured})")
         try:
+            crash_point("outbox.before_send")
             channel.send(d.notification())
+            crash_point("outbox.after_send")
         except DeliveryError as exc:
             return self._failed(d, now, exc.message, exc.retryable)
         except Exception as exc:  # a channel bug must not stop the others or lose the row

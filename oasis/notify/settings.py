@@ -118,6 +118,10 @@ class NotifySettings(_Section):
     dispatch_interval_seconds: float | None = Field(None, gt=0, description=(
         "How often the service sends queued notifications (incident mail, ticket mail, "
         "Slack messages); unset: every `respond.interval_seconds`."))
+    send_claim_seconds: float = Field(300.0, gt=0, description=(
+        "How long a delivery being sent stays claimed by its sender. If OASIS dies "
+        "mid-send, the delivery is sent again this long after it was claimed (with the "
+        "same Message-ID / Idempotency-Key); keep it above the channel timeouts."))
 
     @field_validator("recipients")
     @classmethod

@@ -35,6 +35,7 @@ from oasis.respond.actions import ActionRecord, ActionStatus, ActionStore, new_a
 from oasis.respond.messages import approval_context, base_context, report_context
 from oasis.respond.settings import RespondSettings
 from oasis.respond.specialist import DeploymentSpecialist
+from oasis.signals.crashpoints import crash_point
 from oasis.signals.errors import Conflict
 
 log = logging.getLogger(__name__)
@@ -88,9 +89,13 @@ class Responder:
                 log.exception("response step %r failed", name)
 
     def _propose_new(self, now: datetime) -> None:
-        for incident in self.incidents.list(status=[S.ANALYSIS_COMPLETE.value], limit=1000):
-            if not self.actions.for_incident(incident.id):
+        waiting = [S.ANALYSIS_COMPLETE.value, S.PENDING_APPROVAL.value]
+        for incident in self.incidents.list(status=waiting, limit=1000):
+            records = self.actions.for_incident(incident.id)
+            if not records and incident.status is S.ANALYSIS_COMPLETE:
                 self._propose(incident, now)
+            elif records:
+                self._finish_proposal(incident, records, now)
 
     def _propose(self, incident: Incident, now: datetime) -> None:
         self.audit.append("incident.detected", "oasis:detector", incident.id, {
@@ -117,10 +122,19 @@ class Responder:
             self.audit.append("action.proposed", outcome.source, r.id, {
                 "incident_id": incident.id, "kind": r.kind.value, "params": r.params,
                 "risk": r.risk.value, "reason": r.reason})
+        self._ask(incident, records, now, f"{found.summary}\n\nImpact: {found.impact}")
+
+    def _ask(self, incident: Incident, records: list[ActionRecord], now: datetime,
+             summary: str | None, queued: frozenset[str] = frozenset()) -> None:
+        """Tell people about the proposals and ask for approval, skipping the mails
+        already `queued` (by a process that died half-way through this)."""
         runnable = [r for r in records if r.kind.value != "notify_only"]
-        context = base_context(incident, records, self.approve_settings.public_url)
-        context["incident"]["summary"] = f"{found.summary}\n\nImpact: {found.impact}"
-        self._notify("incident_summary", incident, context)
+        if "incident_summary" not in queued:
+            context = base_context(incident, records, self.approve_settings.public_url)
+            if summary is not None:
+                context["incident"]["summary"] = summary
+            self._notify("incident_summary", incident, context)
+            crash_point("respond.after_summary")
         if not runnable:
             return  # nothing to approve: people decide, or it clears on its own
         rule = auto_approval(runnable[0].spec(), self.approve_settings.auto_approve)
@@ -128,12 +142,31 @@ class Responder:
             self._decide(incident.id, runnable[0].id, ActionStatus.APPROVED,
                          f"policy:{rule.name}", f"auto-approved by policy {rule.name!r}", now)
             return
-        self._move(incident.id, S.PENDING_APPROVAL, "oasis", now,
-                   f"waiting for approval of {', '.join(r.kind.value for r in runnable)}")
-        expires = expiry(self.approve_settings.link_ttl_minutes, now)
+        if incident.status is not S.PENDING_APPROVAL:
+            self._move(incident.id, S.PENDING_APPROVAL, "oasis", now,
+                       f"waiting for approval of {', '.join(r.kind.value for r in runnable)}")
+        expires = expiry(self.approve_settings.link_ttl_minutes,
+                         min(r.proposed_at for r in runnable))
         incident = self.incidents.get(incident.id)
+        crash_point("respond.before_approval_request")
         self._notify("approval_request", incident, approval_context(
             incident, records, self.approve_settings.public_url, self.signer, expires))
+
+    def _finish_proposal(self, incident: Incident, records: list[ActionRecord],
+                         now: datetime) -> None:
+        """A process killed between storing the proposals and queueing the approval
+        request left the incident waiting for a request nobody was sent: send it now.
+        Nothing to do once any proposal is decided or the request is queued."""
+        if not self._channels() or any(r.status is not ActionStatus.PROPOSED
+                                       for r in records):
+            return
+        queued = frozenset(d.kind for d in self.outbox.for_incident(incident.id))
+        runnable = any(r.kind.value != "notify_only" for r in records)
+        if "approval_request" in queued or ("incident_summary" in queued and not runnable):
+            return
+        log.warning("incident %s: finishing a proposal interrupted before its approval "
+                    "request was queued", incident.id)
+        self._ask(incident, records, now, None, queued)
 
     def _specs(self, incident: Incident, outcome: Outcome) -> list[ActionSpec]:
         """The investigation's proposals as actions, keeping only what can run here."""
@@ -320,9 +353,12 @@ class Responder:
             self.approve_settings.public_url, state))
         return incident
 
-    def _notify(self, kind: str, incident: Incident, context: dict[str, Any]) -> None:
-        channels = [c for c in self.channels if c != "email" or (
+    def _channels(self) -> list[str]:
+        return [c for c in self.channels if c != "email" or (
             self.notify_settings.email_enabled and self.notify_settings.recipients)]
+
+    def _notify(self, kind: str, incident: Incident, context: dict[str, Any]) -> None:
+        channels = self._channels()
         if not channels:
             return
         note = build_notification(kind, context, list(self.notify_settings.recipients),

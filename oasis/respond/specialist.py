@@ -16,6 +16,7 @@ from typing import Any
 from oasis.agents.specialist import run_with_agent
 from oasis.remediate import ActionError, ExecutionResult, Executors, Step
 from oasis.respond.actions import ActionRecord, ActionStore
+from oasis.signals.crashpoints import crash_point
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class DeploymentSpecialist:
         keeper = threading.Thread(target=self._keep_claim, args=(action_id, stop), daemon=True)
         keeper.start()
         try:
+            crash_point("action.before_execute")
             if self.model is not None:
                 result = run_with_agent(self.model(), spec, executor, dry_run=self.dry_run)
             else:
@@ -58,6 +60,7 @@ class DeploymentSpecialist:
         finally:
             stop.set()
             keeper.join(5)
+        crash_point("action.after_execute")
         return self.actions.finish(action_id, ok=result.ok, executor=executor.name,
                                    result=result.to_dict(), data_time=data_clock())
 

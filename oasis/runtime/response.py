@@ -61,7 +61,8 @@ def build_response(settings: Settings, incidents: IncidentStore,
     signer = LinkSigner(secret)
     actions = ActionStore(engine)
     executors = Executors.from_settings(settings.remediate, settings.data_dir / "remediate")
-    outbox = Outbox(settings.incident_db_url, retry=settings.notify.retry)
+    outbox = Outbox(settings.incident_db_url, retry=settings.notify.retry,
+                    claim_seconds=settings.notify.send_claim_seconds)
     audit = open_audit(settings, engine)
     channels = channels_from(settings.notify)
     channels.update(slack_channels(settings, engine, taken=channels))

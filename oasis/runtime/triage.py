@@ -14,9 +14,10 @@ from oasis.runtime.slack import slack_watcher
 from oasis.triage.acknowledge import AcknowledgePolicy
 from oasis.triage.cost_judge import CostJudge
 from oasis.triage.events import EventStore
-from oasis.triage.flow import EventQueue, TriageFlow
+from oasis.triage.flow import TriageFlow
 from oasis.triage.org import Organisation, load_organisation
 from oasis.triage.policy import PolicyRules
+from oasis.triage.queue import EventQueue
 from oasis.triage.tickets import TicketStore
 from oasis.triage.triage import Triage
 
@@ -65,7 +66,8 @@ def build_triage(settings: Settings, incidents: IncidentStore, audit: AuditLog,
                       remember=_rememberer(knowledge) if knowledge is not None else None,
                       cost_judge=CostJudge(settings.model)
                       if settings.model.provider != "none" else None, watcher=watcher)
-    queue = EventQueue(flow, cfg.queue_size) if with_queue else None
+    queue = EventQueue(flow, incidents.engine, cfg.queue_size,
+                       claim_seconds=cfg.queue_claim_seconds) if with_queue else None
     return TriageKit(org, flow, events, tickets, queue)
 
 

@@ -6,16 +6,14 @@ updates its tickets; of a discharged one, is decided again (it may have become s
 Events the policy cannot settle wait for a person's Accept or Discharge. A `watcher`
 (the Slack app) is told of every decision and ticket change, to post them in team channels.
 
-`EventQueue` sits in front for HTTP: a bounded queue worked by one thread, so bursts are
-processed in arrival order (hence in order per event) and a full queue pushes back (the
-endpoint answers 429 with Retry-After) instead of dropping events.
+`EventQueue` (oasis.triage.queue) sits in front for HTTP: a durable, bounded queue in the
+state database, worked by one thread in arrival order; an event it hands over again after a
+crash is `handle`d with `resumed=True`, which finishes what the dead attempt started.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,11 +21,12 @@ from typing import Any, Protocol
 
 from oasis.audit import AuditLog
 from oasis.notify import Outbox, build_notification
-from oasis.signals.errors import TooManyRequests
+from oasis.signals.crashpoints import crash_point
 from oasis.triage.acknowledge import Acknowledgement, AcknowledgePolicy, Verdict
 from oasis.triage.events import EventRecord, EventStore
 from oasis.triage.model import OpsEvent
 from oasis.triage.org import Organisation
+from oasis.triage.queue import EventQueue, QueueFull  # noqa: F401  (they lived here)
 from oasis.triage.tickets import Ticket
 from oasis.triage.triage import Triage
 
@@ -69,9 +68,17 @@ class TriageFlow:
         self.remember = remember
         self.cost_judge = cost_judge  # a model that may raise (never lower) cost impact
 
-    def handle(self, event: OpsEvent, now: datetime | None = None) -> FlowResult:
+    def handle(self, event: OpsEvent, now: datetime | None = None, *,
+               resumed: bool = False) -> FlowResult:
+        """Store, acknowledge and triage `event`. `resumed`: an earlier attempt at this
+        same event may have died half-way (the durable queue knows); carry on from where
+        it stopped instead of counting the event as a second copy."""
         now = now or datetime.now(UTC)
+        stored = self.events.get(event.key) if resumed else None
+        if stored is not None and stored.event.last_updated >= event.last_updated:
+            return self._resume(stored, now)
         received, record = self.events.receive(event, now)
+        crash_point("triage.after_receive")
         result = FlowResult(event.key, received)
         if received == "unchanged":
             result.verdict, result.reason = record.verdict, record.reason
@@ -79,17 +86,39 @@ class TriageFlow:
         self.audit.append("event.received", f"source:{event.source}", event.key, {
             "received": received, "title": event.title, "category": event.category,
             "last_updated": event.last_updated.isoformat()})
+        self._acknowledge(event, record.verdict, now, result)
+        return result
+
+    def _acknowledge(self, event: OpsEvent, previous: str | None, now: datetime,
+                     result: FlowResult) -> None:
         if self.cost_judge is not None:
             event = self.cost_judge.review(event)
         ack = self.policy.decide(event)
         self.audit.append("event.acknowledged", "oasis:acknowledge", event.key,
                           ack.model_dump(mode="json"))
-        previous = record.verdict
         self.events.decide(event.key, ack.verdict.value, ack.reason, by="policy", now=now)
+        crash_point("triage.after_decide")
         self._tell(lambda w: w.decided(event, ack.verdict.value, ack.reason, "policy", previous))
         result.verdict, result.reason = ack.verdict.value, ack.reason
         if ack.verdict is Verdict.ACCEPT:
             self._triage(event, ack, now, result)
+
+    def _resume(self, record: EventRecord, now: datetime) -> FlowResult:
+        """Finish an event stored by an attempt that died: decide it if that attempt did
+        not get so far, and make the tickets an accepted event still lacks (one per team;
+        the ones made before the crash are kept, not made again)."""
+        result = FlowResult(record.key, "resumed", record.verdict, record.reason)
+        last = record.history[-1]["change"] if record.history else "received"
+        if record.verdict is None or last in ("received", "updated"):
+            self.audit.append("event.received", f"source:{record.event.source}", record.key,
+                              {"received": "resumed", "title": record.event.title,
+                               "category": record.event.category,
+                               "last_updated": record.event.last_updated.isoformat()})
+            self._acknowledge(record.event, record.verdict, now, result)
+        elif record.verdict == Verdict.ACCEPT.value:
+            ack = self.policy.decide(record.event).model_copy(
+                update={"verdict": Verdict.ACCEPT, "reason": record.reason})
+            self._triage(record.event, ack, now, result, resumed=True)
         return result
 
     def decide(self, key: str, accept: bool, actor: str, note: str = "") -> FlowResult:
@@ -123,11 +152,15 @@ class TriageFlow:
         return ticket
 
     def _triage(self, event: OpsEvent, ack: Acknowledgement, now: datetime,
-                result: FlowResult) -> None:
+                result: FlowResult, *, resumed: bool = False) -> None:
         outcome = self.triage.triage(event, ack, now)
         result.tickets_created = [t.id for t in outcome.created]
         result.tickets_updated = [t.id for t in outcome.updated]
         result.teams = list(outcome.stakeholders)
+        if resumed:
+            self._notify_untold(event, outcome.unchanged)
+            if not (outcome.created or outcome.updated):
+                return  # fully triaged before the crash
         self.audit.append("event.triaged", "oasis:triage", event.key, {
             "owner": outcome.owner, "stakeholders": outcome.stakeholders,
             "created": result.tickets_created, "updated": result.tickets_updated})
@@ -139,6 +172,13 @@ class TriageFlow:
                 self.remember(self.events.get(event.key), outcome)
             except Exception:  # memory is a convenience; triage must not fail on it
                 log.exception("could not remember event %s", event.key)
+
+    def _notify_untold(self, event: OpsEvent, tickets: list[Ticket]) -> None:
+        """Tell the teams of tickets made by an attempt that died before queueing their mail
+        (at least once: a crash between queueing and auditing it sends it twice)."""
+        for ticket in tickets:
+            if not self.audit.records(subject=ticket.id, kind="notification.queued", limit=1):
+                self._notify_team(event, ticket, "created")
 
     def _tell(self, news: Callable[[EventWatcher], None]) -> None:
         if self.watcher is None:
@@ -165,46 +205,3 @@ class TriageFlow:
         self.audit.append("notification.queued", "oasis:triage", ticket.id, {
             "kind": "ticket", "team": team.id, "notification_id": note.id,
             "channels": channels, "change": change})
-
-
-class QueueFull(TooManyRequests, RuntimeError):
-    """The event queue is full: try again shortly."""
-
-
-class EventQueue:
-    """Bounded, in order, one worker: back-pressure instead of dropped events."""
-
-    def __init__(self, flow: TriageFlow, maxsize: int = 10_000) -> None:
-        self.flow = flow
-        self._queue: queue.Queue[OpsEvent | None] = queue.Queue(maxsize)
-        self._worker = threading.Thread(target=self._work, name="oasis-triage", daemon=True)
-        self._worker.start()
-
-    def submit(self, events: list[OpsEvent], timeout: float = 2.0) -> None:
-        for event in events:
-            try:
-                self._queue.put(event, timeout=timeout)
-            except queue.Full:
-                raise QueueFull("the triage queue is full; retry shortly") from None
-
-    def pending(self) -> int:
-        return self._queue.qsize()
-
-    def join(self) -> None:
-        self._queue.join()
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self._worker.join(10)
-
-    def _work(self) -> None:
-        while True:
-            event = self._queue.get()
-            try:
-                if event is None:
-                    return
-                self.flow.handle(event)
-            except Exception:  # one bad event must not stop the queue
-                log.exception("triage of %s failed", getattr(event, "key", "?"))
-            finally:
-                self._queue.task_done()

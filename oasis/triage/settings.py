@@ -31,5 +31,8 @@ class TriageSettings(BaseModel):
         "instead of being discharged.")
     queue_size: int = Field(10_000, ge=1, description="Events buffered before the HTTP "
                                                       "endpoint pushes back with 429.")
+    queue_claim_seconds: float = Field(
+        120.0, gt=0, description="How long the worker holds a queued event. If OASIS dies "
+        "while triaging it, it is taken up again (finishing what was done) this long after.")
     max_body_kb: int = Field(1024, ge=1, description="Largest accepted event body (413).")
     jira: JiraSettings | None = Field(None, description="Mirror tickets to Jira when set.")

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
+from oasis.signals.crashpoints import crash_point
 from oasis.signals.model import utc_iso
 from oasis.triage.acknowledge import Acknowledgement, named_accounts, security_high
 from oasis.triage.model import OpsEvent
@@ -119,10 +120,13 @@ class Triage:
         created: list[Ticket] = []
         updated: list[Ticket] = []
         unchanged: list[Ticket] = []
-        if existing and event.last_updated <= max(t.event_last_updated for t in existing):
+        by_team = {t.team: t for t in existing}
+        # Not newer, and every stakeholder has its ticket: nothing to do. A stakeholder
+        # still without one means a process died half-way through creating them.
+        if existing and event.last_updated <= max(t.event_last_updated for t in existing) \
+                and all(p.team.id in by_team for p in people):
             return TriageOutcome(created=[], updated=[], unchanged=existing,
                                  stakeholders=[t.team for t in existing], owner=owner)
-        by_team = {t.team: t for t in existing}
         for ticket in existing:
             person = next((p for p in people if p.team.id == ticket.team), None)
             fresh = self._refresh(ticket, event, ack, level, person, now)
@@ -134,6 +138,7 @@ class Triage:
                 person = Stakeholder(person.team, "informed", person.why)
             ticket, fresh = self.store.add(self._ticket(event, ack, level, person, now))
             (created if fresh else unchanged).append(ticket)
+            crash_point("triage.after_ticket")
         created = [self._mirror(t, now) for t in created]
         updated = [self._mirror(t, now) for t in updated]
         teams = [t.team for t in created + updated + unchanged]
