@@ -3,6 +3,10 @@
 `current_principal` accepts, in order, an API key (`Authorization: Bearer oasis_...` or
 `X-API-Key`) and the `oasis_session` cookie. With auth off every request is the local
 admin. They read `app.state.auth`, an `AuthContext` the app sets up at start.
+
+A key with the `ingest` role is refused (403) everywhere except on the push routes the app
+lists in `app.state.push_routes` ((method, route path) pairs; none when unset, so a route
+not listed is closed to senders).
 """
 
 from __future__ import annotations
@@ -50,7 +54,8 @@ class AuthContext:
                             httponly=True, secure=secure, samesite="lax")
 
     def authenticate(self, conn: HTTPConnection) -> Principal:
-        """The principal of `conn`, or HTTPException 401 saying what was wrong."""
+        """The principal of `conn`, or HTTPException 401 saying what was wrong (403 for an
+        ingest key off the push routes)."""
         if not self.settings.enabled:
             return LOCAL_ADMIN
         key = _api_key(conn)
@@ -59,6 +64,9 @@ class AuthContext:
             if principal is None:
                 raise HTTPException(401, "that API key is unknown, revoked or altered",
                                     headers=_CHALLENGE)
+            if principal.role is Role.INGEST and not is_push_route(conn):
+                raise HTTPException(403, "an ingest key may only send signals and events "
+                                         "(the push routes); it cannot read or decide")
             return principal
         cookie = conn.cookies.get(COOKIE_NAME)
         if cookie:
@@ -84,6 +92,13 @@ def _api_key(conn: HTTPConnection) -> str | None:
     return conn.headers.get("x-api-key") or None
 
 
+def is_push_route(conn: HTTPConnection) -> bool:
+    """Whether `conn` is on a route the app lists in `app.state.push_routes`."""
+    route = conn.scope.get("route")
+    listed = getattr(conn.app.state, "push_routes", frozenset())
+    return route is not None and (conn.scope.get("method"), getattr(route, "path", None)) in listed
+
+
 def auth_context(conn: HTTPConnection) -> AuthContext:
     auth = getattr(conn.app.state, "auth", None)
     if not isinstance(auth, AuthContext):
@@ -102,6 +117,9 @@ def require(role: Role) -> Any:
     needed = Role(role)
 
     def check(principal: Principal = Depends(current_principal)) -> Principal:
+        # On a push route an ingest key stands in for the role the route asks of people.
+        if principal.role is Role.INGEST:
+            return principal
         if not principal.role.allows(needed):
             raise HTTPException(403, f"{needed.value} role needed; you are "
                                      f"{principal.role.value}")
