@@ -24,6 +24,7 @@ from oasis.api.routes import (
     services,
     signals,
 )
+from oasis.api.security import SecurityHeaders, install_log_redaction
 from oasis.auth.deps import current_principal
 from oasis.config import Settings, load_settings
 from oasis.runtime.loops import start_loops
@@ -59,6 +60,8 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(SecurityHeaders)
+    install_log_redaction()
     # Every API route needs credentials when auth is on (roles on top where a route
     # decides); only the routes in access.PUBLIC are open, and ingest keys may use only
     # access.PUSH (oasis.auth.deps reads the list off app.state).

@@ -11,7 +11,10 @@ not listed is closed to senders).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import ipaddress
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 from fastapi import Depends, HTTPException
@@ -22,10 +25,12 @@ from starlette.responses import Response
 from oasis.auth.roles import LOCAL_ADMIN, Principal, Role
 from oasis.auth.sessions import COOKIE_NAME, SessionSigner
 from oasis.auth.settings import AuthSettings
+from oasis.auth.throttle import LoginLocked, LoginThrottle
 from oasis.auth.users import UserStore
 from oasis.state import stored_secret
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
+log = logging.getLogger("oasis.auth")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,25 +38,48 @@ class AuthContext:
     settings: AuthSettings
     users: UserStore
     signer: SessionSigner
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    # Whether session cookies carry Secure: `auth.cookie_secure`, or (unset) whether the
+    # server listens beyond loopback, where a cookie must never travel in clear.
+    cookie_secure: bool = True
 
     @classmethod
-    def open(cls, settings: AuthSettings, engine: Engine) -> AuthContext:
+    def open(cls, settings: AuthSettings, engine: Engine, *,
+             listens_on_loopback: bool = False) -> AuthContext:
         """Users on `engine`, cookies signed with the configured or the stored secret."""
         secret = (settings.secret.get_secret_value().encode() if settings.secret
                   else stored_secret(engine, "session_cookies"))
-        return cls(settings, UserStore(engine), SessionSigner(secret, settings.session_hours))
+        secure = settings.cookie_secure if settings.cookie_secure is not None \
+            else not listens_on_loopback
+        return cls(settings, UserStore(engine), SessionSigner(secret, settings.session_hours),
+                   LoginThrottle(free=settings.login_free_failures,
+                                 max_delay=timedelta(seconds=settings.login_max_delay_seconds)),
+                   secure)
 
-    def login(self, name: str, password: str) -> str | None:
-        """A session cookie value for `name`, or None if the password is wrong."""
+    def login(self, name: str, password: str, address: str = "unknown") -> str | None:
+        """A session cookie value for `name`, or None if the password is wrong;
+        `LoginLocked` (429) while the user or the address must wait after too many wrong
+        passwords, without checking this one."""
+        try:
+            self.throttle.check(name, address)
+        except LoginLocked:
+            log.warning("login refused for %r from %s: locked after failed logins",
+                        name[:64], address)
+            raise
         user = self.users.verify_password(name, password)
         if user is None:
+            failures = self.throttle.failed(name, address)
+            log.warning("failed login for %r from %s (%d in a row)", name[:64], address,
+                        failures)
             return None
+        self.throttle.succeeded(name)
         return self.signer.issue(Principal(user.name, user.role, "session"))
 
-    def set_cookie(self, response: Response, value: str, *, secure: bool = True) -> None:
-        """Put a session on `response`: HTTP-only, same-site, as long as a session lasts."""
+    def set_cookie(self, response: Response, value: str) -> None:
+        """Put a session on `response`: HTTP-only, same-site, Secure unless
+        `cookie_secure` is off, as long as a session lasts."""
         response.set_cookie(COOKIE_NAME, value, max_age=int(self.signer.lifetime.total_seconds()),
-                            httponly=True, secure=secure, samesite="lax")
+                            httponly=True, secure=self.cookie_secure, samesite="lax")
 
     def authenticate(self, conn: HTTPConnection) -> Principal:
         """The principal of `conn`, or HTTPException 401 saying what was wrong (403 for an
@@ -82,6 +110,16 @@ class AuthContext:
             raise HTTPException(401, "your session expired or is no longer valid; log in again",
                                 headers=_CHALLENGE)
         return replace(claimed, role=user.role)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listen address reaches only this machine."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _api_key(conn: HTTPConnection) -> str | None:

@@ -16,6 +16,7 @@ from oasis.agents.consultant import ModelAnswerer
 from oasis.approve import LinkLedger, LinkSigner
 from oasis.audit import AuditLog
 from oasis.auth import AuthContext
+from oasis.auth.deps import is_loopback
 from oasis.config import Settings
 from oasis.incidents import IncidentStore
 from oasis.ingest import Ingestor
@@ -121,7 +122,8 @@ def open_services(settings: Settings, *, store: SignalStore | None = None,
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         incidents = IncidentStore(settings.incident_db_url)
         closing.callback(incidents.close)
-        auth = AuthContext.open(settings.auth, incidents.engine)
+        auth = AuthContext.open(settings.auth, incidents.engine,
+                                listens_on_loopback=is_loopback(settings.server.host))
         signals: SignalStore = store
         if settings.sources:
             signals = FederatedSignals(store, open_sources(settings.sources))
