@@ -36,11 +36,25 @@ API_KEY = re.compile(r"oasis_[0-9a-f]{12}_[A-Za-z0-9_-]{20,}")
 TOKEN = re.compile(r"/approve/(?!<redacted>)[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
 
 
+def test_the_filter_redacts_arguments_that_are_not_strings(caplog) -> None:
+    from oasis.api.security import install_log_redaction
+
+    install_log_redaction()
+    with caplog.at_level("INFO", logger="httpx"):
+        logging.getLogger("httpx").info(
+            "HTTP Request: %s %s %d", "GET", httpx.URL("http://h/approve/abc.def"), 200
+        )
+    assert caplog.messages == ["HTTP Request: GET http://h/approve/<redacted> 200"]
+
+
 def test_redact_hides_approval_tokens_and_api_key_secrets() -> None:
-    line = ('127.0.0.1:5 - "GET /approve/eyJpIjoiaW5jLTEifQ.c2lnbmF0dXJl?x=1 HTTP/1.1" 200 '
-            "key oasis_0123456789ab_" + "s" * 43)
-    assert redact(line) == ('127.0.0.1:5 - "GET /approve/<redacted>?x=1 HTTP/1.1" 200 '
-                            "key oasis_0123456789ab_<redacted>")
+    line = (
+        '127.0.0.1:5 - "GET /approve/eyJpIjoiaW5jLTEifQ.c2lnbmF0dXJl?x=1 HTTP/1.1" 200 '
+        "key oasis_0123456789ab_" + "s" * 43
+    )
+    assert redact(line) == (
+        '127.0.0.1:5 - "GET /approve/<redacted>?x=1 HTTP/1.1" 200 key oasis_0123456789ab_<redacted>'
+    )
 
 
 @pytest.fixture
@@ -52,8 +66,9 @@ def access_log(tmp_path) -> Iterator[tuple[str, io.StringIO, TestClient]]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info"))
     buffer = io.StringIO()
     handler = logging.StreamHandler(buffer)
-    handler.setFormatter(AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s',
-                                         use_colors=False))
+    handler.setFormatter(
+        AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False)
+    )
     access = logging.getLogger("uvicorn.access")
     access.addHandler(handler)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -103,6 +118,7 @@ def _in_an_hour():
 
 # -- tokens holding values out of range ------------------------------------------------
 
+
 def _signed(secret: bytes, claims: dict) -> str:
     payload = json.dumps(claims).encode()
 
@@ -114,16 +130,28 @@ def _signed(secret: bytes, claims: dict) -> str:
 
 GOOD = {"i": "inc-1", "a": "act-1", "d": "approve", "n": "nonce", "e": 4_000_000_000}
 OUT_OF_RANGE = [
-    {"e": 9e17}, {"e": -9e17}, {"e": 1e308}, {"e": 10**30}, {"e": "tomorrow"}, {"e": None},
-    {"e": [1]}, {"i": 12345}, {"i": "x" * 5000}, {"a": {"x": 1}}, {"n": None}, {"n": ""},
-    {"d": "maybe"}, {"d": 1},
+    {"e": 9e17},
+    {"e": -9e17},
+    {"e": 1e308},
+    {"e": 10**30},
+    {"e": "tomorrow"},
+    {"e": None},
+    {"e": [1]},
+    {"i": 12345},
+    {"i": "x" * 5000},
+    {"a": {"x": 1}},
+    {"n": None},
+    {"n": ""},
+    {"d": "maybe"},
+    {"d": 1},
 ]
 
 
 @pytest.fixture
 def client(tmp_path) -> Iterator[TestClient]:
-    settings = Settings(data_dir=tmp_path / "data", notify={"email_enabled": False},
-                        auth={"enabled": True})
+    settings = Settings(
+        data_dir=tmp_path / "data", notify={"email_enabled": False}, auth={"enabled": True}
+    )
     with TestClient(create_app(settings, monitor=False), follow_redirects=False) as c:
         yield c
 
@@ -139,8 +167,11 @@ def test_a_signed_approval_token_out_of_range_is_a_4xx(client: TestClient, chang
     assert "malformed" in shown.text
 
 
-@pytest.mark.parametrize("change", [{"e": 9e17}, {"e": "x"}, {"n": 5}, {"r": "overlord"},
-                                    {"r": None}, {"n": ["alice"]}], ids=repr)
+@pytest.mark.parametrize(
+    "change",
+    [{"e": 9e17}, {"e": "x"}, {"n": 5}, {"r": "overlord"}, {"r": None}, {"n": ["alice"]}],
+    ids=repr,
+)
 def test_a_signed_session_cookie_out_of_range_is_a_401(client: TestClient, change) -> None:
     auth = client.app.state.auth
     secret = auth.signer._tokens._secret
@@ -151,21 +182,29 @@ def test_a_signed_session_cookie_out_of_range_is_a_401(client: TestClient, chang
 
 # -- a whole demo run --------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_a_demo_run_logs_none_of_its_secrets(tmp_path) -> None:
-    used = {name: f"{name}-{secrets.token_urlsafe(24)}" for name in
-            ("session", "signing", "model", "smtp")}
+    used = {
+        name: f"{name}-{secrets.token_urlsafe(24)}"
+        for name in ("session", "signing", "model", "smtp")
+    }
     used["bot"] = f"xoxb-{secrets.token_urlsafe(24)}"
     closed = free_port()  # nothing listens: the model and Slack calls fail, and are logged
     env = {
         "OASIS_DATA_DIR": str(tmp_path),
-        "OASIS_AUTH__ENABLED": "true", "OASIS_AUTH__SECRET": used["session"],
-        "OASIS_SLACK__SIGNING_SECRET": used["signing"], "OASIS_SLACK__BOT_TOKEN": used["bot"],
+        "OASIS_AUTH__ENABLED": "true",
+        "OASIS_AUTH__SECRET": used["session"],
+        "OASIS_SLACK__SIGNING_SECRET": used["signing"],
+        "OASIS_SLACK__BOT_TOKEN": used["bot"],
         "OASIS_SLACK__API_URL": f"http://127.0.0.1:{closed}/api/",
-        "OASIS_MODEL__PROVIDER": "openai", "OASIS_MODEL__API_KEY": used["model"],
+        "OASIS_MODEL__PROVIDER": "openai",
+        "OASIS_MODEL__API_KEY": used["model"],
         "OASIS_MODEL__BASE_URL": f"http://127.0.0.1:{closed}/v1",
         "OASIS_MODEL__MAX_RETRIES": "0",
-        "OASIS_NOTIFY__SMTP__USERNAME": "oasis", "OASIS_NOTIFY__SMTP__PASSWORD": used["smtp"],
+        "OASIS_NOTIFY__SMTP__USERNAME": "oasis",
+        "OASIS_NOTIFY__SMTP__PASSWORD": used["smtp"],
+        "OASIS_NOTIFY__SMTP__SECURITY": "starttls",
     }
     captured = io.StringIO()
     handler = logging.StreamHandler(captured)
@@ -175,10 +214,25 @@ def test_a_demo_run_logs_none_of_its_secrets(tmp_path) -> None:
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     try:
-        result = CliRunner().invoke(cli, [
-            "demo", "--speed", "600", "--approve-after", "0", "--duration", "90",
-            "--port", str(free_port()), "--control-port", str(free_port()),
-            "--smtp-port", str(free_port())], env=env)
+        result = CliRunner().invoke(
+            cli,
+            [
+                "demo",
+                "--speed",
+                "600",
+                "--approve-after",
+                "0",
+                "--duration",
+                "90",
+                "--port",
+                str(free_port()),
+                "--control-port",
+                str(free_port()),
+                "--smtp-port",
+                str(free_port()),
+            ],
+            env=env,
+        )
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
@@ -191,6 +245,9 @@ def test_a_demo_run_logs_none_of_its_secrets(tmp_path) -> None:
         assert secret not in logs, f"the {name} secret is in the logs"
     assert API_KEY.findall(logs) == []
     assert TOKEN.findall(logs) == []
-    mails = "".join(p.read_text(errors="replace") for p in
-                    (tmp_path / "demo" / "mail").rglob("*") if p.is_file())
+    mails = "".join(
+        p.read_text(errors="replace")
+        for p in (tmp_path / "demo" / "mail").rglob("*")
+        if p.is_file()
+    )
     assert TOKEN.search(mails), "the approval mail carries the link (its only place)"

@@ -71,7 +71,12 @@ def redact(text: str) -> str:
 
 
 def _redacted(value: Any) -> Any:
-    return redact(value) if isinstance(value, str) else value
+    if isinstance(value, str):
+        return redact(value)
+    if value is None or isinstance(value, int | float):
+        return value  # the access log formats its status code with %d
+    text = str(value)  # httpx logs an httpx.URL, not a str
+    return redact(text) if redact(text) != text else value
 
 
 def redact_secrets(record: logging.LogRecord) -> bool:
