@@ -110,3 +110,17 @@ def test_the_cli_prints_an_unhandled_oasis_error_and_exits_with_its_code(
 
     result = CliRunner().invoke(app, ["fails"])
     assert result.exit_code == code and f"error: {error.message}" in result.output
+
+
+def test_a_question_over_the_limit_is_a_422_on_act_as_on_consult(tmp_path) -> None:
+    from oasis.api import create_app
+    from oasis.config import Settings
+
+    settings = Settings(data_dir=tmp_path / "data", notify={"email_enabled": False})
+    question = ("why does checkout fail " * 435)[:9_995] + "now?"
+    assert len(question) == 9_999
+    with TestClient(create_app(settings, monitor=False)) as client:
+        act = client.post("/api/v1/act", json={"text": question, "reporter": "alice"})
+        consult = client.post("/api/v1/consult", json={"question": question})
+    assert act.status_code == 422 and "the limit is" in act.json()["detail"]
+    assert consult.status_code == 422

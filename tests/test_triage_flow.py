@@ -136,10 +136,20 @@ def test_wrong_types_name_the_field(world) -> None:
     assert response.status_code == 422 and "affectedAccount" in response.json()["detail"]
 
 
-def test_without_an_organisation_events_are_refused_with_the_reason(tmp_path: Path) -> None:
-    with TestClient(create_app(Settings(data_dir=tmp_path / "d"))) as client:
-        response = send(client, json.loads(README_SAMPLE_1))
-    assert response.status_code == 503 and "organisation_file" in response.json()["detail"]
+def test_without_an_organisation_file_triage_runs_on_the_built_in_one(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "d", notify={"email_enabled": False})
+    with TestClient(create_app(settings, monitor=False)) as client:
+        named = send(client, json.loads(README_SAMPLE_1))
+        reported = client.post("/api/v1/events/report", params={"wait": True}, json={
+            "text": "Checkout pages time out for customers in eu-west-1",
+            "reporter": "alice"})
+        listed = client.get("/api/v1/events")
+    # Its one team has no accounts: an event naming an account is unknown, said so.
+    assert named.status_code == 200, named.text
+    result = named.json()["results"][0]
+    assert result["verdict"] == "reject" and "unknown account" in result["reason"]
+    assert reported.status_code == 200, reported.text
+    assert listed.status_code == 200 and len(listed.json()) == 2
 
 
 def test_ticket_status_moves_in_order_only(world) -> None:

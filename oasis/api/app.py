@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 import oasis
 from oasis import web
+from oasis.api import access
 from oasis.api.admission import IngestAdmission
 from oasis.api.errors import install_error_handlers
 from oasis.api.routes import (
@@ -24,6 +25,7 @@ from oasis.api.routes import (
     services,
     signals,
 )
+from oasis.api.security import SecurityHeaders, install_log_redaction
 from oasis.auth.deps import current_principal
 from oasis.config import Settings, load_settings
 from oasis.runtime.loops import start_loops
@@ -61,8 +63,12 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
     install_error_handlers(app)
     app.state.admission = IngestAdmission(settings.ingest.max_concurrent_requests,
                                           settings.ingest.retry_after_seconds)
+    app.add_middleware(SecurityHeaders)
+    install_log_redaction()
     # Every API route needs credentials when auth is on (roles on top where a route
-    # decides); health and approval links (their own credential) are the public ones.
+    # decides); only the routes in access.PUBLIC are open, and ingest keys may use only
+    # access.PUSH (oasis.auth.deps reads the list off app.state).
+    app.state.push_routes = access.PUSH
     signed_in = [Depends(current_principal)]
     app.include_router(health.router)
     app.include_router(health.metrics_router, dependencies=signed_in)

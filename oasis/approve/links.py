@@ -72,10 +72,17 @@ class LinkSigner:
             raise LinkError("this approval link is malformed; copy the whole link",
                             400) from None
         try:
-            return LinkClaim(data["i"], data["a"], Decision(data["d"]),
-                             datetime.fromtimestamp(data["e"], UTC), data["n"])
-        except (KeyError, TypeError, ValueError):
+            return LinkClaim(_text(data["i"]), _text(data["a"]), Decision(data["d"]),
+                             datetime.fromtimestamp(data["e"], UTC), _text(data["n"]))
+        except (KeyError, TypeError, ValueError, OverflowError, OSError):
             raise LinkError("this approval link is malformed", 400) from None
+
+
+def _text(value: object, limit: int = 64) -> str:
+    """A claim's id or nonce: a short string, whatever a (validly signed) token holds."""
+    if not isinstance(value, str) or not 0 < len(value) <= limit:
+        raise ValueError("not an id")
+    return value
 
 
 metadata = sa.MetaData()

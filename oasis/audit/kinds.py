@@ -19,3 +19,5 @@ class AuditKind(StrEnum):
     APPROVAL_DENIED = "approval.denied"
     ACTION_EXECUTED = "action.executed"
     ACTION_FAILED = "action.failed"
+    LOGIN_FAILED = "auth.login_failed"
+    LOGIN_LOCKED = "auth.login_locked"

@@ -4,6 +4,10 @@ Roles are ordered, each allowing everything the ones below it do:
 viewer reads; responder also acknowledges, resolves, reports events and asks;
 approver also approves or rejects actions and accepts or discharges events;
 admin also manages users and API keys.
+
+Apart from them, `ingest` is for the API keys of senders (collectors, alert webhooks): it
+may push signals and events on the routes the API marks as push routes, and nothing else,
+so a leaked sender key can neither read incidents nor decide.
 """
 
 from __future__ import annotations
@@ -18,17 +22,23 @@ class Role(StrEnum):
     RESPONDER = "responder"
     APPROVER = "approver"
     ADMIN = "admin"
+    INGEST = "ingest"
 
     @property
     def rank(self) -> int:
-        return _ORDER.index(self)
+        """Place in the people's order; -1 for `ingest`, which is outside it."""
+        return _ORDER.index(self) if self in _ORDER else -1
 
     def allows(self, needed: Role) -> bool:
-        """Whether someone with this role may do what `needed` is required for."""
-        return self.rank >= Role(needed).rank
+        """Whether someone with this role may do what `needed` is required for. `ingest`
+        allows only `ingest`, and only `ingest` allows it."""
+        needed = Role(needed)
+        if Role.INGEST in (self, needed):
+            return self is needed
+        return self.rank >= needed.rank
 
 
-_ORDER = list(Role)
+_ORDER = [Role.VIEWER, Role.RESPONDER, Role.APPROVER, Role.ADMIN]
 
 
 def parse_role(text: str) -> Role:

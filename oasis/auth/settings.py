@@ -24,3 +24,12 @@ class AuthSettings(BaseModel):
         "Key that signs session cookies (at least 16 characters). Unset: one is generated "
         "and kept in the state database, so every OASIS process sharing it accepts the "
         "same cookies. Changing it logs everyone out."))
+    cookie_secure: bool | None = Field(None, description=(
+        "Mark the session cookie Secure (sent over HTTPS only). Unset: on, unless "
+        "server.host is a loopback address (127.0.0.1, ::1, localhost), where a laptop "
+        "install serves plain HTTP. Turn it off only behind nothing but plain HTTP."))
+    login_free_failures: int = Field(5, ge=1, le=100, description=(
+        "Wrong passwords allowed per user and per address before each further login "
+        "must wait (1 s, then twice as long each time)."))
+    login_max_delay_seconds: float = Field(900, gt=0, le=86_400, description=(
+        "The longest wait after repeated wrong passwords."))

@@ -112,6 +112,14 @@ def check_name(name: str) -> str:
     return name
 
 
+def check_person_role(role: Role) -> Role:
+    """People log in with one of the ordered roles; `ingest` is for senders' API keys."""
+    if Role(role) is Role.INGEST:
+        raise AuthError("the ingest role is for API keys only (oasis users key NAME "
+                        "--role ingest); give a person viewer, responder, approver or admin")
+    return Role(role)
+
+
 def check_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
         raise AuthError(f"the password must have at least {MIN_PASSWORD} characters")
@@ -130,6 +138,7 @@ class UserStore:
     def create_user(self, name: str, role: Role, password: str,
                     now: datetime | None = None) -> User:
         check_name(name)
+        check_person_role(role)
         check_password(password)
         created = now or datetime.now(UTC)
         try:
@@ -146,7 +155,7 @@ class UserStore:
         self._update_user(name, password_hash=hash_password(password))
 
     def set_role(self, name: str, role: Role) -> None:
-        self._update_user(name, role=Role(role).value)
+        self._update_user(name, role=check_person_role(role).value)
 
     def set_disabled(self, name: str, disabled: bool) -> None:
         """A disabled user cannot log in, and their sessions and API keys stop working."""

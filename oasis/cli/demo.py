@@ -192,9 +192,12 @@ class _Watcher:
             found = LINK.search(text_of(message))
             if found and self.link is None:
                 self.link, self.link_seen_at = found.group(0), time.monotonic()
-                console.print(f"  approve link: {self.link}")
+                # The link is a credential: shown only when a person must open it.
                 if self.approve_after < 0:
+                    console.print(f"  approve link: {self.link}")
                     console.print("  open it in a browser to confirm the action")
+                else:
+                    console.print("  approval link received")
         self.mails_seen = len(messages)
 
     def _approve(self) -> None:

@@ -26,7 +26,7 @@ class _Kit:
         from oasis.incidents import IncidentStore
         from oasis.notify import Outbox
         from oasis.runtime.response import open_audit
-        from oasis.runtime.triage import TriageNotConfigured, build_triage
+        from oasis.runtime.triage import build_triage
 
         settings = settings_from(ctx)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -35,9 +35,6 @@ class _Kit:
         try:
             self.kit = build_triage(settings, self.store, open_audit(settings, self.store.engine),
                                     self.outbox)
-        except TriageNotConfigured as exc:
-            self.close()
-            raise fail(str(exc)) from None
         except (OSError, ValueError) as exc:
             self.close()
             raise fail(str(exc)) from None

@@ -26,6 +26,9 @@ def serve(
         raise fail(str(exc)) from None
     host = host or settings.server.host
     port = port or settings.server.port
+    # The address decides whether session cookies must be Secure (auth.cookie_secure).
+    settings = settings.model_copy(update={"server": settings.server.model_copy(
+        update={"host": host, "port": port})})
     console.print(f"OASIS on http://{host}:{port}  (data dir {settings.data_dir})")
     try:
         uvicorn.run(create_app(settings, store=store), host=host, port=port, log_level="info")

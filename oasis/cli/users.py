@@ -24,7 +24,8 @@ app.add_typer(users_app, name="users")
 
 T = TypeVar("T")
 RoleOption = Annotated[Role, typer.Option("--role", "-r", case_sensitive=False,
-                                          help="viewer, responder, approver or admin.")]
+                                          help="viewer, responder, approver or admin; ingest for a "
+                                                "sender's API key (push only).")]
 
 
 def _with_store(ctx: typer.Context, use: Callable[[UserStore], T]) -> T:

@@ -16,6 +16,7 @@ from oasis.agents.consultant import ModelAnswerer
 from oasis.approve import LinkLedger, LinkSigner
 from oasis.audit import AuditLog
 from oasis.auth import AuthContext
+from oasis.auth.deps import is_loopback
 from oasis.config import Settings
 from oasis.incidents import IncidentStore
 from oasis.ingest import Ingestor, TimeWindow
@@ -29,7 +30,7 @@ from oasis.respond.actions import ActionStore
 from oasis.respond.responder import Responder
 from oasis.runtime.metrics import SelfMetrics
 from oasis.runtime.response import ResponseKit, build_response
-from oasis.runtime.triage import TriageKit, TriageNotConfigured, build_triage
+from oasis.runtime.triage import TriageKit, build_triage
 from oasis.sources import FederatedSignals, open_sources
 from oasis.store import SignalStore, open_signal_store
 from oasis.triage.act import OheroAct
@@ -37,8 +38,10 @@ from oasis.triage.act import OheroAct
 
 @dataclass
 class Services:
-    """What the faces need. `triage` is None when triage is not configured, and
-    `triage_problem` then says why; `monitor` is None when detection does not run here."""
+    """What the faces need. `open_services` always builds `triage` (on the built-in
+    organisation when no file is set); faces still handle None, with `triage_problem`
+    saying why, for services assembled without it. `monitor` is None when detection does
+    not run here."""
 
     settings: Settings
     store: SignalStore
@@ -119,7 +122,8 @@ def open_services(settings: Settings, *, store: SignalStore | None = None,
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         incidents = IncidentStore(settings.incident_db_url)
         closing.callback(incidents.close)
-        auth = AuthContext.open(settings.auth, incidents.engine)
+        auth = AuthContext.open(settings.auth, incidents.engine,
+                                listens_on_loopback=is_loopback(settings.server.host))
         signals: SignalStore = store
         if settings.sources:
             signals = FederatedSignals(store, open_sources(settings.sources))
@@ -132,13 +136,11 @@ def open_services(settings: Settings, *, store: SignalStore | None = None,
             settings.data_dir, settings.knowledge,
             answerer=ModelAnswerer(settings.model) if settings.model.provider != "none"
             else None)
-        triage, problem = None, None
-        try:
-            triage = build_triage(settings, incidents, kit.audit, kit.outbox, with_queue=True,
-                                  knowledge=knowledge)
-            closing.callback(triage.close)  # its queue's worker thread
-        except TriageNotConfigured as exc:
-            problem = str(exc)
+        # The built-in organisation stands in for a missing file, so triage always runs.
+        triage = build_triage(settings, incidents, kit.audit, kit.outbox, with_queue=True,
+                              knowledge=knowledge)
+        closing.callback(triage.close)  # its queue's worker thread
+        problem = None
         act = OheroAct(triage.flow if triage is not None else None, knowledge.consult,
                        kit.audit)
         metrics = SelfMetrics()

@@ -15,15 +15,20 @@ from oasis.triage.acknowledge import AcknowledgePolicy
 from oasis.triage.cost_judge import CostJudge
 from oasis.triage.events import EventStore
 from oasis.triage.flow import TriageFlow
-from oasis.triage.org import Organisation, load_organisation
+from oasis.triage.org import Organisation, Team, load_organisation
 from oasis.triage.policy import PolicyRules
 from oasis.triage.queue import EventQueue
 from oasis.triage.tickets import TicketStore
 from oasis.triage.triage import Triage
 
-
-class TriageNotConfigured(RuntimeError):
-    """No organisation file: OASIS cannot tell whose accounts an event is about."""
+# Without triage.organisation_file: one team that owns and hears about everything, and no
+# accounts, so events naming an account are rejected as unknown until a file says whose it
+# is (docs/triage-events.md, "The built-in organisation").
+BUILTIN_ORGANISATION = Organisation(accounts=[], teams=[Team(
+    id="ops", name="Operations", default_owner=True,
+    responsibilities="Everything: the built-in team, until an organisation file names "
+                     "the accounts and the teams that own them.",
+    stakeholder_for=["severity_5", "cost_impact", "security_high"])])
 
 
 @dataclass
@@ -43,10 +48,8 @@ def build_triage(settings: Settings, incidents: IncidentStore, audit: AuditLog,
                  outbox: Outbox | None, *, with_queue: bool = False,
                  knowledge: KnowledgeBase | None = None) -> TriageKit:
     cfg = settings.triage
-    if cfg.organisation_file is None:
-        raise TriageNotConfigured("triage is not configured: set triage.organisation_file "
-                                  "(see examples/organisation.yaml)")
-    org = load_organisation(cfg.organisation_file)
+    org = (load_organisation(cfg.organisation_file) if cfg.organisation_file is not None
+           else BUILTIN_ORGANISATION)
     rules = PolicyRules.load(cfg.policy_file) if cfg.policy_file else None
     policy = AcknowledgePolicy(org, rules, allow_interaction=cfg.allow_interaction)
     tickets = TicketStore(settings.incident_db_url)

@@ -22,7 +22,7 @@ class TriageSettings(BaseModel):
 
     organisation_file: Path | None = Field(
         None, description="YAML/JSON accounts and teams (examples/organisation.yaml). Unset: "
-        "event endpoints answer 503 until it is configured.")
+        "the built-in organisation, one team 'ops' and no accounts (docs/triage-events.md).")
     policy_file: Path | None = Field(
         None, description="Extra Acknowledge rules (examples/policy.yaml); the prototype's "
         "decision flow applies without it.")

@@ -17,8 +17,10 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from oasis.audit import AuditKind
 from oasis.auth import COOKIE_NAME, Principal, Role
 from oasis.auth.deps import auth_context
+from oasis.auth.throttle import LoginLocked
 from oasis.incidents import NotFoundError, Severity, Status
 from oasis.monitor.monitor import signals_now
 from oasis.notify.render import render as render_message
@@ -57,13 +59,31 @@ async def login(request: Request, name: Annotated[str, Form(max_length=200)] = "
     # else (login CSRF) nor use the form to guess passwords.
     if not csrf.valid(request, csrf_token):
         return csrf_refused(request, None)
-    cookie = await run_in_threadpool(auth.login, name, password) if name and password else None
+    address = request.client.host if request.client else "unknown"
+    try:
+        cookie = await run_in_threadpool(auth.login, name, password, address) \
+            if name and password else None
+    except LoginLocked as exc:
+        await run_in_threadpool(_audit_login, request, AuditKind.LOGIN_LOCKED, name, address)
+        refused = page(request, "login.html", status=429, next=safe_next(next), name=name,
+                       error=exc.message)
+        refused.headers["Retry-After"] = str(max(1, int(exc.retry_after.total_seconds() + 1)))
+        return refused
     if cookie is None:
+        if name and password:
+            await run_in_threadpool(_audit_login, request, AuditKind.LOGIN_FAILED, name,
+                                    address)
         return page(request, "login.html", status=401, next=safe_next(next), name=name,
                     error="wrong name or password")
     response = RedirectResponse(safe_next(next), status_code=303)
-    auth.set_cookie(response, cookie, secure=request.url.scheme == "https")
+    auth.set_cookie(response, cookie)
     return response
+
+
+def _audit_login(request: Request, kind: AuditKind, name: str, address: str) -> None:
+    services = getattr(request.app.state, "services", None)
+    if services is not None:
+        services.audit.append(kind, f"address:{address}"[:200], f"user:{name}"[:200])
 
 
 @router.get("/logout")
