@@ -11,7 +11,9 @@ Stakeholders, owner first:
 
 One ticket per stakeholder team, exactly one of them the owner's. The same event again
 (same key) updates its tickets when it is newer than what they were built from, and
-changes nothing when it is not. Tickets are mirrored to Jira when a tracker is given;
+changes nothing when it is not; an update never lowers a ticket's severity (it keeps
+its peak), and one firing again reopens what its resolve closed (lifecycle.py). Tickets
+are mirrored to Jira when a tracker is given;
 a Jira failure is written on the ticket's history and retried on the next update (or
 by `mirror_pending`), never lost and never a reason to fail triage.
 """
@@ -28,6 +30,7 @@ from pydantic import BaseModel
 
 from oasis.signals.model import utc_iso
 from oasis.triage.acknowledge import Acknowledgement, named_accounts, security_high
+from oasis.triage.lifecycle import is_resolution
 from oasis.triage.model import OpsEvent
 from oasis.triage.org import Organisation, Team
 from oasis.triage.severity import SeverityAssessment, assess, finding_payload
@@ -56,6 +59,7 @@ class TriageOutcome(BaseModel):
     unchanged: list[Ticket]
     stakeholders: list[str]
     owner: str
+    reopened: list[str] = []  # ids among `updated` that were Resolved and are New again
 
 
 def owning_teams(org: Organisation, event: OpsEvent) -> list[tuple[Team, str]]:
@@ -123,6 +127,12 @@ class Triage:
             return TriageOutcome(created=[], updated=[], unchanged=existing,
                                  stakeholders=[t.team for t in existing], owner=owner)
         by_team = {t.team: t for t in existing}
+        reopened: list[str] = []
+        if not is_resolution(event):  # firing again: what the last resolve closed opens
+            for ticket in existing:
+                if self.store.reopen(ticket.id, "oasis:triage", f"{event.title} is "
+                                     f"{event.status or 'active'} again", now) is not None:
+                    reopened.append(ticket.id)
         for ticket in existing:
             person = next((p for p in people if p.team.id == ticket.team), None)
             fresh = self._refresh(ticket, event, ack, level, person, now)
@@ -136,9 +146,25 @@ class Triage:
             (created if fresh else unchanged).append(ticket)
         created = [self._mirror(t, now) for t in created]
         updated = [self._mirror(t, now) for t in updated]
+        for ticket in updated:
+            if ticket.id in reopened:
+                self._transition_jira(ticket)
         teams = [t.team for t in created + updated + unchanged]
         return TriageOutcome(created=created, updated=updated, unchanged=unchanged,
-                             stakeholders=list(dict.fromkeys([owner, *teams])), owner=owner)
+                             stakeholders=list(dict.fromkeys([owner, *teams])), owner=owner,
+                             reopened=reopened)
+
+    def resolve(self, event: OpsEvent, now: datetime, actor: str) -> list[Ticket]:
+        """Close the event's open tickets because its source says it is over; their
+        severity stays what it was (the peak). Returns the tickets it closed."""
+        reason = f"{event.title} ({event.source} status {event.status})"
+        closed = []
+        for ticket in self.store.for_event(event.key):
+            done = self.store.resolve_by_source(ticket.id, actor, reason, event.last_updated,
+                                                now)
+            if done is not None:
+                closed.append(self._transition_jira(done))
+        return closed
 
     def severity_of(self, event: OpsEvent, now: datetime) -> SeverityAssessment:
         production = any(a.production for a in (self.org.account(i)
@@ -148,18 +174,22 @@ class Triage:
     def set_status(self, ticket_id: str, status: str | TicketStatus, actor: str,
                    note: str = "") -> Ticket:
         """Move a ticket on (one step; see tickets.py) and move its Jira issue too."""
-        ticket = self.store.set_status(ticket_id, status, actor, note)
-        if self.tracker is not None and ticket.external_id:
-            try:
-                self.tracker.transition(ticket.external_id, ticket.status)
-            except Exception as exc:  # the local status stands; Jira catches up by hand
-                ticket = self.store.note(ticket_id, "oasis:jira", f"Jira transition of "
-                                         f"{ticket.external_id} failed: {exc}")
+        ticket = self._transition_jira(self.store.set_status(ticket_id, status, actor, note))
         if self.on_status is not None:
             try:
                 self.on_status(ticket, actor)
             except Exception:  # a chat message must not undo or fail the status change
                 log.exception("could not tell about ticket %s", ticket_id)
+        return ticket
+
+    def _transition_jira(self, ticket: Ticket) -> Ticket:
+        if self.tracker is None or not ticket.external_id:
+            return ticket
+        try:
+            self.tracker.transition(ticket.external_id, ticket.status)
+        except Exception as exc:  # the local status stands; Jira catches up by hand
+            return self.store.note(ticket.id, "oasis:jira", f"Jira transition of "
+                                   f"{ticket.external_id} failed: {exc}")
         return ticket
 
     def mirror_pending(self, limit: int = 100) -> list[Ticket]:
@@ -189,6 +219,9 @@ class Triage:
         person = person or Stakeholder(
             team or self.org.default_owner, ticket.role, "involved when the event was first seen")
         person = Stakeholder(person.team, ticket.role, person.why)
+        if ticket.severity > level.level:  # a ticket keeps the peak its event reached
+            level = SeverityAssessment(ticket.severity, f"{level.reason}; kept at its peak "
+                                       f"{ticket.severity}", level.deadline)
         title, description, actions = self._content(event, ack, level, person)
 
         applied: list[bool] = []
@@ -199,10 +232,11 @@ class Triage:
                 return None
             applied.append(True)
             change = f"event updated (last updated {utc_iso(event.last_updated)})"
-            if current.severity != level.level:
-                change += f"; severity {current.severity} → {level.level}"
+            peak = max(current.severity, level.level)
+            if current.severity != peak:
+                change += f"; severity {current.severity} → {peak}"
             current.title, current.description = title, description
-            current.recommended_actions, current.severity = actions, level.level
+            current.recommended_actions, current.severity = actions, peak
             current.event_last_updated = event.last_updated
             current.accounts = named_accounts(event)
             current.resources = [r.id for r in event.resources]
