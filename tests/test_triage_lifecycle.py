@@ -185,3 +185,25 @@ def test_a_health_issue_closing_leaves_the_tickets_to_the_owner(world) -> None:
     result = send(client, closed)
     assert not result["tickets_resolved"]
     assert {t["status"] for t in tickets_of(client, key)} == {"New"}
+
+
+def test_one_bad_alert_is_not_a_lost_group(world) -> None:
+    client, _ = world
+    group = alert("firing", "2024-03-01T11:50:00Z")
+    good = group["alerts"][0]
+    group["alerts"] = [good, {**good, "fingerprint": "feedface02", "labels": {"severity": "x"}},
+                       {**good, "fingerprint": "feedface03", "status": "pending"}]
+    response = client.post("/api/v1/events", params={"wait": True}, json=group)
+    assert response.status_code == 200
+    body = response.json()
+    assert [r["key"] for r in body["results"]] == ["alertmanager:feedface01"]
+    assert body["rejected"] == [
+        "alerts[1].labels.alertname: required field is missing",
+        "alerts[2].status: expected 'firing' or 'resolved', got 'pending'"]
+    listed = client.post("/api/v1/events", json=[group, {"hello": "world"}])
+    assert listed.status_code == 202 and listed.json()["keys"] == ["alertmanager:feedface01"]
+    assert len(listed.json()["rejected"]) == 3
+    assert listed.json()["rejected"][0].startswith("item 0: alerts[1].labels.alertname")
+    assert listed.json()["rejected"][2].startswith("item 1: payload: not a recognised event")
+    nothing = client.post("/api/v1/events", json={**group, "alerts": group["alerts"][1:]})
+    assert nothing.status_code == 422 and "alerts[0].labels.alertname" in nothing.json()["detail"]
