@@ -47,7 +47,8 @@ def build_triage(settings: Settings, incidents: IncidentStore, audit: AuditLog,
                                   "(see examples/organisation.yaml)")
     org = load_organisation(cfg.organisation_file)
     rules = PolicyRules.load(cfg.policy_file) if cfg.policy_file else None
-    policy = AcknowledgePolicy(org, rules, allow_interaction=cfg.allow_interaction)
+    policy = AcknowledgePolicy(org, rules, allow_interaction=cfg.allow_interaction,
+                               routing=cfg.routing)
     tickets = TicketStore(settings.incident_db_url)
     tracker = None
     if cfg.jira is not None:
@@ -60,8 +61,9 @@ def build_triage(settings: Settings, incidents: IncidentStore, audit: AuditLog,
     watcher = slack_watcher(settings, outbox, org)
     on_status = (lambda ticket, actor: watcher.ticket_changed(ticket, "status", actor)) \
         if watcher is not None else None
-    flow = TriageFlow(org, policy, Triage(org, tickets, tracker, on_status), events, audit,
-                      outbox, channels, settings.approve.public_url,
+    triage = Triage(org, tickets, tracker, on_status, cfg.routing)
+    flow = TriageFlow(org, policy, triage, events, audit, outbox, channels,
+                      settings.approve.public_url,
                       remember=_rememberer(knowledge) if knowledge is not None else None,
                       cost_judge=CostJudge(settings.model)
                       if settings.model.provider != "none" else None, watcher=watcher)

@@ -3,8 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class LabelRouting(BaseModel):
+    """Which labels route alerts to teams (`triage.routing`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    labels: list[str] = Field(default_factory=lambda: ["team", "namespace", "cluster",
+                                                       "service"], description=(
+        "Labels read to find the owning team, in order; the first that routes wins."))
+    environment_labels: list[str] = Field(default_factory=lambda: ["environment", "env",
+                                                                   "stage"], description=(
+        "Labels naming the environment; prod, production, prd or live mean production."))
+    default_environment: Literal["production", "non-production"] = Field(
+        "production", description="For a label-routed alert that names no environment.")
 
 
 class JiraSettings(BaseModel):
@@ -33,3 +49,5 @@ class TriageSettings(BaseModel):
                                                       "endpoint pushes back with 429.")
     max_body_kb: int = Field(1024, ge=1, description="Largest accepted event body (413).")
     jira: JiraSettings | None = Field(None, description="Mirror tickets to Jira when set.")
+    routing: LabelRouting = Field(default_factory=LabelRouting, description=(
+        "How alerts from outside AWS (no account) find their team: by labels."))

@@ -1,10 +1,12 @@
 """Triage: who must act on an accepted event, who must know, and their tickets.
 
 Stakeholders, owner first:
-- the owner remediates: the first team whose `owns` names the event's service or a
-  prefix of an affected resource's type (org order); else the `default_owner` team.
-  Security findings too are owned by whoever owns the resource: SecOps is told, not
-  handed the fix. Any other team whose `owns` matches is informed.
+- the owner remediates, most specific first: the team the alert's labels route it to
+  (routing.py); the first team whose `owns` names the event's service or a prefix of an
+  affected resource's type (org order); the team owning the affected account (`owner`
+  or `tags.team`); else the `default_owner` team. Security findings too are owned by
+  whoever owns the resource: SecOps is told, not handed the fix. Any other team whose
+  `owns` matches is informed.
 - informed: `stakeholder_for` severity_5 when the severity is 5 or a policy rule
   escalates; cost_impact when Acknowledge found a cost impact; security_high for HIGH
   and CRITICAL findings; no_action_needed always.
@@ -33,6 +35,7 @@ from oasis.triage.acknowledge import Acknowledgement, named_accounts, security_h
 from oasis.triage.lifecycle import is_resolution
 from oasis.triage.model import OpsEvent
 from oasis.triage.org import Organisation, Team
+from oasis.triage.routing import LabelRouting, label_owner, label_production
 from oasis.triage.severity import SeverityAssessment, assess, finding_payload
 from oasis.triage.tickets import Ticket, TicketStatus, TicketStore, history_entry, new_ticket_id
 
@@ -79,18 +82,37 @@ def owning_teams(org: Organisation, event: OpsEvent) -> list[tuple[Team, str]]:
     return found
 
 
+def account_owner(org: Organisation, event: OpsEvent) -> tuple[Team, str] | None:
+    """The team owning the first named account that names one (`owner`, `tags.team`)."""
+    for account_id in named_accounts(event):
+        account = org.account(account_id)
+        team = org.team(account.team) if account and account.team else None
+        if team is not None:
+            return team, f"owns account {account.id} ({account.name})"
+    return None
+
+
+def owner_of(org: Organisation, event: OpsEvent, routing: LabelRouting,
+             owners: list[tuple[Team, str]]) -> tuple[Team, str]:
+    """Who remediates, most specific first: the alert's labels, a team owning the service
+    or resource type, the team owning the account, else the default owner."""
+    chosen = label_owner(org, event, routing) or (owners[0] if owners else None) \
+        or account_owner(org, event)
+    if chosen is not None:
+        return chosen
+    return org.default_owner, "default owner: no team owns " + (
+        event.service or "this kind of event")
+
+
 def stakeholders(org: Organisation, event: OpsEvent, ack: Acknowledgement,
-                 level: int) -> list[Stakeholder]:
+                 level: int, routing: LabelRouting | None = None) -> list[Stakeholder]:
     """The owner first, then every team to inform, each once, with why."""
     owners = owning_teams(org, event)
-    if owners:
-        owner, why = owners[0]
-    else:
-        owner, why = org.default_owner, "default owner: no team owns " + (
-            event.service or "this kind of event")
+    owner, why = owner_of(org, event, routing or LabelRouting(), owners)
     chosen = [Stakeholder(owner, "owner", why)]
-    for team, matched in owners[1:]:
-        chosen.append(Stakeholder(team, "informed", f"{matched} (also affected)"))
+    for team, matched in owners:
+        if team.id != owner.id:
+            chosen.append(Stakeholder(team, "informed", f"{matched} (also affected)"))
     wants = {"no_action_needed": "kept informed of every accepted event"}
     if level >= 5 or ack.escalate:
         wants["severity_5"] = ("escalated by policy rule " + repr(ack.rule)) if ack.escalate \
@@ -111,14 +133,16 @@ class Triage:
 
     def __init__(self, org: Organisation, store: TicketStore,
                  tracker: JiraTracker | None = None,
-                 on_status: Callable[[Ticket, str], None] | None = None) -> None:
+                 on_status: Callable[[Ticket, str], None] | None = None,
+                 routing: LabelRouting | None = None) -> None:
         self.org, self.store, self.tracker = org, store, tracker
         self.on_status = on_status  # told (ticket, actor) after a status change
+        self.routing = routing or LabelRouting()
 
     def triage(self, event: OpsEvent, ack: Acknowledgement, now: datetime) -> TriageOutcome:
         existing = self.store.for_event(event.key)
         level = self.severity_of(event, now)
-        people = stakeholders(self.org, event, ack, level.level)
+        people = stakeholders(self.org, event, ack, level.level, self.routing)
         owner = next((t.team for t in existing if t.role == "owner"), people[0].team.id)
         created: list[Ticket] = []
         updated: list[Ticket] = []
@@ -167,8 +191,9 @@ class Triage:
         return closed
 
     def severity_of(self, event: OpsEvent, now: datetime) -> SeverityAssessment:
-        production = any(a.production for a in (self.org.account(i)
-                                                for i in named_accounts(event)) if a)
+        named = named_accounts(event)
+        production = any(a.production for a in (self.org.account(i) for i in named) if a) \
+            if named else label_production(event, self.routing)
         return assess(event, now, production=production)
 
     def set_status(self, ticket_id: str, status: str | TicketStatus, actor: str,
