@@ -15,7 +15,8 @@ from oasis.triage.acknowledge import AcknowledgePolicy
 from oasis.triage.cost_judge import CostJudge
 from oasis.triage.events import EventStore
 from oasis.triage.flow import EventQueue, TriageFlow
-from oasis.triage.org import Organisation, load_organisation
+from oasis.triage.org import Organisation, OrganisationError, load_organisation
+from oasis.triage.pagerduty import PagerDutyIntake
 from oasis.triage.policy import PolicyRules
 from oasis.triage.tickets import TicketStore
 from oasis.triage.triage import Triage
@@ -32,6 +33,7 @@ class TriageKit:
     events: EventStore
     tickets: TicketStore
     queue: EventQueue | None = None
+    pagerduty: PagerDutyIntake | None = None
 
     def close(self) -> None:
         if self.queue is not None:
@@ -46,6 +48,10 @@ def build_triage(settings: Settings, incidents: IncidentStore, audit: AuditLog,
         raise TriageNotConfigured("triage is not configured: set triage.organisation_file "
                                   "(see examples/organisation.yaml)")
     org = load_organisation(cfg.organisation_file)
+    for integration in cfg.pagerduty:
+        if integration.team is not None and org.team(integration.team) is None:
+            raise OrganisationError(f"triage.pagerduty ({integration.name}): team "
+                                    f"{integration.team!r} is not in the organisation")
     rules = PolicyRules.load(cfg.policy_file) if cfg.policy_file else None
     policy = AcknowledgePolicy(org, rules, allow_interaction=cfg.allow_interaction,
                                routing=cfg.routing)
@@ -68,7 +74,7 @@ def build_triage(settings: Settings, incidents: IncidentStore, audit: AuditLog,
                       cost_judge=CostJudge(settings.model)
                       if settings.model.provider != "none" else None, watcher=watcher)
     queue = EventQueue(flow, cfg.queue_size) if with_queue else None
-    return TriageKit(org, flow, events, tickets, queue)
+    return TriageKit(org, flow, events, tickets, queue, PagerDutyIntake(flow, cfg.pagerduty))
 
 
 def _rememberer(knowledge: KnowledgeBase):

@@ -23,6 +23,21 @@ class LabelRouting(BaseModel):
         "production", description="For a label-routed alert that names no environment.")
 
 
+class PagerDutyIntegration(BaseModel):
+    """One sender pointed at OASIS as if it were PagerDuty (`POST /v2/enqueue`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$",
+                      description="Shown in event keys and as the actor of its changes.")
+    routing_key: SecretStr = Field(description=(
+        "The 32-character integration key the sender puts in `routing_key`."))
+    team: str | None = Field(None, description=(
+        "Team id that owns its events (a `team` label; the organisation must have it)."))
+    labels: dict[str, str] = Field(default_factory=dict, description=(
+        "Labels added to every event, e.g. {environment: production, cluster: edge-1}."))
+
+
 class JiraSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -51,3 +66,6 @@ class TriageSettings(BaseModel):
     jira: JiraSettings | None = Field(None, description="Mirror tickets to Jira when set.")
     routing: LabelRouting = Field(default_factory=LabelRouting, description=(
         "How alerts from outside AWS (no account) find their team: by labels."))
+    pagerduty: list[PagerDutyIntegration] = Field(default_factory=list, description=(
+        "Integrations for the PagerDuty Events API v2 endpoints (/v2/enqueue); a routing "
+        "key that is none of these is refused (400, as PagerDuty does)."))
