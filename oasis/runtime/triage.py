@@ -18,6 +18,7 @@ from oasis.triage.flow import EventQueue, TriageFlow
 from oasis.triage.org import Organisation, OrganisationError, load_organisation
 from oasis.triage.pagerduty import PagerDutyIntake
 from oasis.triage.policy import PolicyRules
+from oasis.triage.sns import SnsGate
 from oasis.triage.tickets import TicketStore
 from oasis.triage.triage import Triage
 
@@ -34,6 +35,7 @@ class TriageKit:
     tickets: TicketStore
     queue: EventQueue | None = None
     pagerduty: PagerDutyIntake | None = None
+    sns: SnsGate | None = None
 
     def close(self) -> None:
         if self.queue is not None:
@@ -74,7 +76,8 @@ def build_triage(settings: Settings, incidents: IncidentStore, audit: AuditLog,
                       cost_judge=CostJudge(settings.model)
                       if settings.model.provider != "none" else None, watcher=watcher)
     queue = EventQueue(flow, cfg.queue_size) if with_queue else None
-    return TriageKit(org, flow, events, tickets, queue, PagerDutyIntake(flow, cfg.pagerduty))
+    return TriageKit(org, flow, events, tickets, queue, PagerDutyIntake(flow, cfg.pagerduty),
+                     SnsGate(cfg.sns))
 
 
 def _rememberer(knowledge: KnowledgeBase):

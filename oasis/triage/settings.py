@@ -38,6 +38,23 @@ class PagerDutyIntegration(BaseModel):
         "Labels added to every event, e.g. {environment: production, cluster: edge-1}."))
 
 
+class SnsSettings(BaseModel):
+    """Amazon SNS subscriptions posting to `POST /api/v1/events` (`triage.sns`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    verify_signatures: bool = Field(True, description=(
+        "Verify every SNS message's signature before trusting it (unsigned or forged: 403)."))
+    confirm_subscriptions: bool = Field(True, description=(
+        "Answer a SubscriptionConfirmation by fetching its SubscribeURL (SNS hosts only)."))
+    hosts: list[str] = Field(default_factory=lambda: ["sns.*.amazonaws.com",
+                                                      "sns.*.amazonaws.com.cn"],
+                             description="Hosts (glob) signing certificates and subscribe "
+                                         "URLs may come from.")
+    require_https: bool = Field(True, description=(
+        "Fetch certificates and subscribe URLs over HTTPS only (tests turn it off)."))
+
+
 class JiraSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -66,6 +83,8 @@ class TriageSettings(BaseModel):
     jira: JiraSettings | None = Field(None, description="Mirror tickets to Jira when set.")
     routing: LabelRouting = Field(default_factory=LabelRouting, description=(
         "How alerts from outside AWS (no account) find their team: by labels."))
+    sns: SnsSettings = Field(default_factory=SnsSettings, description=(
+        "Signature checks and subscription confirmation for SNS messages."))
     pagerduty: list[PagerDutyIntegration] = Field(default_factory=list, description=(
         "Integrations for the PagerDuty Events API v2 endpoints (/v2/enqueue); a routing "
         "key that is none of these is refused (400, as PagerDuty does)."))
