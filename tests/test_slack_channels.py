@@ -226,6 +226,28 @@ def test_ticket_updates_and_status_changes_thread_under_each_teams_first_message
     assert "Acknowledged" in fake.messages[net_ts]["text"]  # the root shows the status
 
 
+def test_an_alert_resolving_and_firing_again_is_said_in_the_ticket_thread(
+        settings: Settings, fake_slack: tuple[FakeSlack, str]) -> None:
+    fake, _ = fake_slack
+
+    def alert(status: str, starts: str, ends: str = "0001-01-01T00:00:00Z") -> dict[str, Any]:
+        return {"version": "4", "status": status, "receiver": "oasis", "groupKey": "{}:{}",
+                "alerts": [{"status": status, "fingerprint": "ab12", "startsAt": starts,
+                            "endsAt": ends, "annotations": {"summary": "payments 5xx"},
+                            "labels": {"alertname": "PaymentsErrors", "team": "pay",
+                                       "account_id": "111122223333"}}]}
+
+    with oasis(settings) as (url, _):
+        send_event(url, alert("firing", "2024-03-01T10:00:00Z"))
+        [(root_ts, _)] = wait_until(lambda: fake.roots("#payments"))  # labels route it
+        send_event(url, alert("resolved", "2024-03-01T10:00:00Z", "2024-03-01T10:20:00Z"))
+        send_event(url, alert("firing", "2024-03-01T11:00:00Z"))
+        wait_until(lambda: len(fake.replies(root_ts)) >= 2)
+    replies = texts(fake, root_ts)
+    assert "resolved: its alert resolved" in replies[0]
+    assert "reopened: its alert fired again" in replies[1]
+
+
 # --- incidents ---------------------------------------------------------------------------
 
 def test_an_incident_goes_to_the_team_owning_its_root_cause_and_moves_in_its_thread(

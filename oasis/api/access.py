@@ -36,6 +36,8 @@ PUSH: frozenset[Route] = frozenset(
         ("POST", "/v1/metrics"),
         ("POST", "/v1/traces"),
         ("POST", "/api/v1/events"),
+        ("POST", "/v2/enqueue"),
+        ("POST", "/v2/change/enqueue"),
     }
 )
 

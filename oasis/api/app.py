@@ -22,6 +22,7 @@ from oasis.api.routes import (
     incidents,
     links,
     otlp,
+    pagerduty,
     services,
     signals,
 )
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
     app.include_router(actions.router, dependencies=signed_in)
     app.include_router(links.router)
     app.include_router(events.router, dependencies=signed_in)
+    app.include_router(pagerduty.router, dependencies=signed_in)
     app.include_router(consult.router, dependencies=signed_in)
     app.include_router(web.router)
     app.include_router(chat.router)

@@ -15,9 +15,11 @@ from oasis.triage.acknowledge import AcknowledgePolicy
 from oasis.triage.cost_judge import CostJudge
 from oasis.triage.events import EventStore
 from oasis.triage.flow import TriageFlow
-from oasis.triage.org import Organisation, Team, load_organisation
+from oasis.triage.org import Organisation, OrganisationError, Team, load_organisation
+from oasis.triage.pagerduty import PagerDutyIntake
 from oasis.triage.policy import PolicyRules
 from oasis.triage.queue import EventQueue
+from oasis.triage.sns import SnsGate
 from oasis.triage.tickets import TicketStore
 from oasis.triage.triage import Triage
 
@@ -38,6 +40,8 @@ class TriageKit:
     events: EventStore
     tickets: TicketStore
     queue: EventQueue | None = None
+    pagerduty: PagerDutyIntake | None = None
+    sns: SnsGate | None = None
 
     def close(self) -> None:
         if self.queue is not None:
@@ -50,8 +54,13 @@ def build_triage(settings: Settings, incidents: IncidentStore, audit: AuditLog,
     cfg = settings.triage
     org = (load_organisation(cfg.organisation_file) if cfg.organisation_file is not None
            else BUILTIN_ORGANISATION)
+    for integration in cfg.pagerduty:
+        if integration.team is not None and org.team(integration.team) is None:
+            raise OrganisationError(f"triage.pagerduty ({integration.name}): team "
+                                    f"{integration.team!r} is not in the organisation")
     rules = PolicyRules.load(cfg.policy_file) if cfg.policy_file else None
-    policy = AcknowledgePolicy(org, rules, allow_interaction=cfg.allow_interaction)
+    policy = AcknowledgePolicy(org, rules, allow_interaction=cfg.allow_interaction,
+                               routing=cfg.routing)
     tickets = TicketStore(settings.incident_db_url)
     tracker = None
     if cfg.jira is not None:
@@ -64,14 +73,16 @@ def build_triage(settings: Settings, incidents: IncidentStore, audit: AuditLog,
     watcher = slack_watcher(settings, outbox, org)
     on_status = (lambda ticket, actor: watcher.ticket_changed(ticket, "status", actor)) \
         if watcher is not None else None
-    flow = TriageFlow(org, policy, Triage(org, tickets, tracker, on_status), events, audit,
-                      outbox, channels, settings.approve.public_url,
+    triage = Triage(org, tickets, tracker, on_status, cfg.routing)
+    flow = TriageFlow(org, policy, triage, events, audit, outbox, channels,
+                      settings.approve.public_url,
                       remember=_rememberer(knowledge) if knowledge is not None else None,
                       cost_judge=CostJudge(settings.model)
                       if settings.model.provider != "none" else None, watcher=watcher)
     queue = EventQueue(flow, incidents.engine, cfg.queue_size,
                        claim_seconds=cfg.queue_claim_seconds) if with_queue else None
-    return TriageKit(org, flow, events, tickets, queue)
+    return TriageKit(org, flow, events, tickets, queue, PagerDutyIntake(flow, cfg.pagerduty),
+                     SnsGate(cfg.sns))
 
 
 def _rememberer(knowledge: KnowledgeBase):

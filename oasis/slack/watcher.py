@@ -21,8 +21,9 @@ from oasis.slack.messages import EventCard, TicketCard, escape, event_message, t
 from oasis.slack.notifier import event_subject
 from oasis.triage.model import OpsEvent
 from oasis.triage.org import Organisation, Team
+from oasis.triage.settings import LabelRouting
 from oasis.triage.tickets import Ticket
-from oasis.triage.triage import owning_teams
+from oasis.triage.triage import owner_of, owning_teams
 
 log = logging.getLogger(__name__)
 ASK = "ask"
@@ -73,6 +74,9 @@ class SlackEventWatcher:
                           if str(h.get("change", "")).startswith("status")),
                          f"status → {ticket.status.value}")
             reply = f"Ticket {ticket.id}: {escape(moved)} (by {escape(actor)})"
+        elif change in ("resolved", "reopened"):
+            what = "its alert resolved" if change == "resolved" else "its alert fired again"
+            reply = f"Ticket {ticket.id} {change}: {what} (severity {ticket.severity})"
         else:
             reply = (f"Ticket {ticket.id} updated: the event changed "
                      f"(severity {ticket.severity})")
@@ -81,8 +85,8 @@ class SlackEventWatcher:
 
     # -- helpers ---------------------------------------------------------------------------
     def _owner(self, event: OpsEvent) -> Team:
-        owners = owning_teams(self.org, event)
-        return owners[0][0] if owners else self.org.default_owner
+        # The same choice triage makes (labels, service, account owner, default owner).
+        return owner_of(self.org, event, LabelRouting(), owning_teams(self.org, event))[0]
 
     def _channel(self, team: Team | None) -> str | None:
         return (team.channel if team else None) or self.default_channel

@@ -3,14 +3,17 @@
 The OHERO prototype asked a model to follow a written flow; the flow itself is simple
 and a model adds only the chance of not following it. So it is code:
 
-1. The event must be about an account the organisation knows. Naming none: a public
-   AWS Health event is discharged; anything else is discharged, or left to a person
-   (ASK) when interaction is allowed. Naming only unknown accounts: REJECT.
+1. The event must be ours: about an account the organisation knows, or, naming no
+   account, routed to a team by its labels (routing.py: alerts from outside AWS).
+   Naming none and routed nowhere: a public AWS Health event is discharged; anything else
+   is discharged, or left to a person (ASK) when interaction is allowed. Naming only
+   unknown accounts: REJECT.
 2. Policy rules (policy.py), first match wins: ignore → DISCHARGE, accept → ACCEPT,
    escalate → ACCEPT with escalate.
-3. Significant: a production account is affected, or the event costs money (FinOps is
-   then a stakeholder), or it is a HIGH/CRITICAL security finding (security matters in
-   every account). Significant → ACCEPT, else DISCHARGE.
+3. Significant: a production account is affected (for a label-routed alert: its
+   environment label says production, or it names none), or the event costs money
+   (FinOps is then a stakeholder), or it is a HIGH/CRITICAL security finding (security
+   matters in every account). Significant → ACCEPT, else DISCHARGE.
 
 Every decision carries a reason a person can read and check.
 """
@@ -25,6 +28,7 @@ from pydantic import BaseModel, Field
 from oasis.triage.model import OpsEvent
 from oasis.triage.org import Account, Organisation
 from oasis.triage.policy import PolicyRules
+from oasis.triage.routing import LabelRouting, label_environment, label_owner, label_production
 
 _COST_WORDS = re.compile(r"\b(extended support|pricing changes?|price (increase|change)s?|"
                          r"additional charges?|billing|billed)\b", re.I)
@@ -80,10 +84,12 @@ class AcknowledgePolicy:
     """The prototype's Acknowledge flow plus the organisation's own rules."""
 
     def __init__(self, org: Organisation, rules: PolicyRules | None = None, *,
-                 allow_interaction: bool = False) -> None:
+                 allow_interaction: bool = False,
+                 routing: LabelRouting | None = None) -> None:
         self.org = org
         self.rules = rules
         self.allow_interaction = allow_interaction
+        self.routing = routing or LabelRouting()
 
     def known_accounts(self, event: OpsEvent) -> list[Account]:
         return [a for a in (self.org.account(i) for i in named_accounts(event)) if a]
@@ -93,7 +99,10 @@ class AcknowledgePolicy:
         known = self.known_accounts(event)
         costly = cost_impact(event)
         if not named:
-            return self._nobody(event, costly)
+            routed = label_owner(self.org, event, self.routing)
+            if routed is None or (event.scope or "").upper() == "PUBLIC":
+                return self._nobody(event, costly)
+            return self._by_labels(event, routed[1], costly)
         if not known:
             return Acknowledgement(
                 verdict=Verdict.REJECT, significant=False, cost_impact=costly,
@@ -114,6 +123,30 @@ class AcknowledgePolicy:
         return Acknowledgement(
             verdict=Verdict.DISCHARGE, significant=False, cost_impact=False,
             reason=f"only non-production accounts affected: {_names(known)}")
+
+    def _by_labels(self, event: OpsEvent, why: str, costly: bool) -> Acknowledgement:
+        """An alert from outside AWS that its labels make ours."""
+        production = label_production(event, self.routing)
+        secure = security_high(event)
+        significant = production or costly or secure
+        rule = self.rules.first_match(event) if self.rules else None
+        if rule is not None:
+            return Acknowledgement(
+                verdict=Verdict.DISCHARGE if rule.action == "ignore" else Verdict.ACCEPT,
+                significant=significant, cost_impact=costly, rule=rule.name,
+                escalate=rule.action == "escalate",
+                reason=f"policy rule {rule.name!r}: {rule.action}")
+        said = label_environment(event, self.routing)
+        where = (f"{said} by its environment label" if said
+                 else f"no environment label: taken as {self.routing.default_environment}")
+        if significant:
+            reasons = [f"routed by {why}; {where}"] if production else []
+            reasons += ["cost impact: FinOps is a stakeholder"] if costly else []
+            reasons += ["HIGH or CRITICAL security finding"] if secure else []
+            return Acknowledgement(verdict=Verdict.ACCEPT, significant=True,
+                                   cost_impact=costly, reason="; ".join(reasons))
+        return Acknowledgement(verdict=Verdict.DISCHARGE, significant=False,
+                               cost_impact=False, reason=f"routed by {why}; {where}")
 
     def _nobody(self, event: OpsEvent, costly: bool) -> Acknowledgement:
         if (event.scope or "").upper() == "PUBLIC":

@@ -124,6 +124,21 @@ class EventStore:
         return self.get(key)
 
 
+    def note(self, key: str, change: str, *, by: str, now: datetime) -> None:
+        """Add a history entry (the event resolved) without changing the decision."""
+        for _ in range(10):
+            stored = self.get(key)
+            if stored is None:
+                raise KeyError(key)
+            history = [*stored.history, {"at": utc_iso(now), "change": change, "by": by}]
+            with self.engine.begin() as conn:
+                done = conn.execute(ops_events.update().where(
+                    ops_events.c.key == key, ops_events.c.version == stored.version).values(
+                    history=history[-50:], version=stored.version + 1)).rowcount
+            if done:
+                return
+
+
 def _record(m: Any) -> EventRecord:
     return EventRecord(key=m["key"], event=OpsEvent.model_validate(m["event"]),
                        first_seen=from_db(m["first_seen"]), seen=m["seen"],

@@ -1,8 +1,10 @@
 """The OHERO flow for operational events: store → Acknowledge → Triage → tell the teams.
 
 Every step and its reason goes to the audit trail. A copy of an event that is not newer
-than the stored one changes nothing (but the `seen` count). An update of an accepted event
-updates its tickets; of a discharged one, is decided again (it may have become significant).
+than the stored one changes nothing (but the `seen` count). An alert that resolves closes
+its tickets and tells the teams; firing again reopens them (lifecycle.py). An update of an
+accepted event updates its tickets; of a discharged one, is decided again (it may have
+become significant).
 Events the policy cannot settle wait for a person's Accept or Discharge. A `watcher`
 (the Slack app) is told of every decision and ticket change, to post them in team channels.
 
@@ -24,6 +26,7 @@ from oasis.notify import Outbox, build_notification
 from oasis.signals.crashpoints import crash_point
 from oasis.triage.acknowledge import Acknowledgement, AcknowledgePolicy, Verdict
 from oasis.triage.events import EventRecord, EventStore
+from oasis.triage.lifecycle import is_resolution
 from oasis.triage.model import OpsEvent
 from oasis.triage.org import Organisation
 from oasis.triage.queue import EventQueue, QueueFull  # noqa: F401  (they lived here)
@@ -41,6 +44,8 @@ class FlowResult:
     reason: str | None = None
     tickets_created: list[str] = field(default_factory=list)
     tickets_updated: list[str] = field(default_factory=list)
+    tickets_resolved: list[str] = field(default_factory=list)
+    tickets_reopened: list[str] = field(default_factory=list)
     teams: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,6 +91,8 @@ class TriageFlow:
         self.audit.append("event.received", f"source:{event.source}", event.key, {
             "received": received, "title": event.title, "category": event.category,
             "last_updated": event.last_updated.isoformat()})
+        if is_resolution(event):
+            return self._resolved(event, record, now, result)
         self._acknowledge(event, record.verdict, now, result)
         return result
 
@@ -119,6 +126,34 @@ class TriageFlow:
             ack = self.policy.decide(record.event).model_copy(
                 update={"verdict": Verdict.ACCEPT, "reason": record.reason})
             self._triage(record.event, ack, now, result, resumed=True)
+        return result
+
+    def _resolved(self, event: OpsEvent, record: EventRecord, now: datetime,
+                  result: FlowResult) -> FlowResult:
+        """The source says the event is over: its open tickets close, the teams hear it.
+        The decision stands (a resolve is not a reason to decide again); an event first
+        seen already resolved needs nothing."""
+        actor = f"source:{event.source}"
+        if record.verdict is None:
+            reason = "already resolved when first received: nothing to do"
+            self.events.decide(event.key, Verdict.DISCHARGE.value, reason, by="policy", now=now)
+            self.audit.append("event.acknowledged", "oasis:acknowledge", event.key,
+                              {"verdict": Verdict.DISCHARGE.value, "reason": reason})
+            result.verdict, result.reason = Verdict.DISCHARGE.value, reason
+            return result
+        closed = self.triage.resolve(event, now, actor)
+        self.events.note(event.key, f"resolved ({event.status}); tickets closed: "
+                         f"{', '.join(t.id for t in closed) or 'none open'}", by=actor, now=now)
+        self.audit.append("event.resolved", actor, event.key, {
+            "status": event.status, "last_updated": event.last_updated.isoformat(),
+            "tickets": [t.id for t in closed]})
+        for ticket in closed:
+            self.audit.append("ticket.status", actor, ticket.id,
+                              {"status": ticket.status.value, "note": "the event resolved"})
+            self._notify_team(event, ticket, "resolved")
+        result.verdict, result.reason = record.verdict, record.reason
+        result.tickets_resolved = [t.id for t in closed]
+        result.teams = list(dict.fromkeys(t.team for t in closed))
         return result
 
     def decide(self, key: str, accept: bool, actor: str, note: str = "") -> FlowResult:
@@ -156,6 +191,7 @@ class TriageFlow:
         outcome = self.triage.triage(event, ack, now)
         result.tickets_created = [t.id for t in outcome.created]
         result.tickets_updated = [t.id for t in outcome.updated]
+        result.tickets_reopened = list(outcome.reopened)
         result.teams = list(outcome.stakeholders)
         if resumed:
             self._notify_untold(event, outcome.unchanged)
@@ -163,9 +199,15 @@ class TriageFlow:
                 return  # fully triaged before the crash
         self.audit.append("event.triaged", "oasis:triage", event.key, {
             "owner": outcome.owner, "stakeholders": outcome.stakeholders,
-            "created": result.tickets_created, "updated": result.tickets_updated})
+            "created": result.tickets_created, "updated": result.tickets_updated,
+            "reopened": result.tickets_reopened})
+        for ticket in outcome.updated:
+            if ticket.id in outcome.reopened:
+                self.audit.append("ticket.status", "oasis:triage", ticket.id,
+                                  {"status": ticket.status.value, "note": "the event fired again"})
         for ticket, change in [(t, "created") for t in outcome.created] + [
-                (t, "updated") for t in outcome.updated]:
+                (t, "reopened" if t.id in outcome.reopened else "updated")
+                for t in outcome.updated]:
             self._notify_team(event, ticket, change)
         if self.remember is not None:
             try:

@@ -17,7 +17,7 @@ from oasis.signals.errors import InvalidInput
 from oasis.signals.model import utc_iso
 
 Source = Literal["aws.health", "aws.securityhub", "aws.cloudwatch", "alertmanager",
-                 "aws.cost-anomaly", "user"]
+                 "aws.cost-anomaly", "user", "pagerduty"]
 Category = Literal["issue", "scheduledChange", "accountNotification", "investigation",
                    "finding", "alarm", "cost", "report"]
 
@@ -43,7 +43,8 @@ class OpsEvent(BaseModel):
 
     key: str = Field(description=(
         "EventPk: Health eventArn, finding Id, alarm ARN, 'alertmanager:<fingerprint>', "
-        "anomaly id or 'report:<uuid>'. An update of the same event keeps its key."))
+        "'pagerduty:<integration>:<dedup_key>', anomaly id or 'report:<uuid>'. An update of "
+        "the same event keeps its key."))
     source: Source
     category: Category
     title: str = Field(description="One line, for lists and ticket titles.")

@@ -38,6 +38,9 @@ class Account(_Strict):
     status: Literal["ACTIVE", "SUSPENDED", "CLOSED"] = "ACTIVE"
     tags: dict[str, str] = Field(default_factory=dict, description=(
         "tags.environment: production | non-production; tags.team: owning team id."))
+    owner: str | None = Field(None, description=(
+        "Id of the team that owns the account's workloads (wins over tags.team): it owns "
+        "the account's events no team owns by service or resource type."))
     ou: str | None = Field(None, description="Organisational unit, for reference.")
 
     @model_validator(mode="after")
@@ -54,8 +57,8 @@ class Account(_Strict):
 
     @property
     def team(self) -> str | None:
-        """Id of the team that owns this account, if one is named."""
-        return self.tags.get("team")
+        """Id of the team that owns this account (`owner`, else `tags.team`), if named."""
+        return self.owner or self.tags.get("team")
 
 
 class Team(_Strict):
@@ -72,6 +75,10 @@ class Team(_Strict):
     owns: list[str] = Field(default_factory=list, description=(
         "What it remediates: AWS service codes (VPC, ROUTE53) and CloudFormation "
         "resource-type prefixes (AWS::EC2::VPC)."))
+    labels: dict[str, str | list[str]] = Field(default_factory=dict, description=(
+        "Alerts it owns by label, for alerts from outside AWS: {namespace: [payments*], "
+        "cluster: prod-eu-1}; glob patterns, case-insensitive. Which labels are read, in "
+        "which order, is triage.routing.labels."))
     default_owner: bool = Field(False, description=(
         "Owns everything no other team owns; exactly one team has it."))
 
@@ -93,8 +100,9 @@ class Organisation(_Strict):
                              f"found {len(owners)}" + (f" ({', '.join(owners)})" if owners else ""))
         team_ids = {t.id for t in self.teams}
         for i, account in enumerate(self.accounts):
-            if account.team is not None and account.team not in team_ids:
-                raise ValueError(f"accounts[{i}].tags.team: no team has id {account.team!r}")
+            for where, named in (("owner", account.owner), ("tags.team", account.tags.get("team"))):
+                if named is not None and named not in team_ids:
+                    raise ValueError(f"accounts[{i}].{where}: no team has id {named!r}")
         return self
 
     def account(self, id: str) -> Account | None:
@@ -102,6 +110,11 @@ class Organisation(_Strict):
 
     def team(self, id: str) -> Team | None:
         return next((t for t in self.teams if t.id == id), None)
+
+    def team_named(self, value: str) -> Team | None:
+        """The team whose id or name is `value` (case-insensitive), as alert labels say it."""
+        wanted = value.strip().lower()
+        return next((t for t in self.teams if wanted in (t.id.lower(), t.name.lower())), None)
 
     @property
     def default_owner(self) -> Team:

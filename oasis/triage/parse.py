@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -27,12 +28,12 @@ from oasis.triage.sources.cloudwatch import (
     parse_alarm_notification,
 )
 from oasis.triage.sources.cost import looks_like_anomaly, parse_anomaly
-from oasis.triage.sources.fields import Fields, decode_json
+from oasis.triage.sources.fields import Fields, decode_json, each_kept, format_error
 from oasis.triage.sources.health import looks_like_health, parse_health
 from oasis.triage.sources.report import looks_like_report, parse_report
 from oasis.triage.sources.securityhub import looks_like_finding, parse_finding, parse_findings
 
-__all__ = ["EventFormatError", "parse_event", "parse_events"]
+__all__ = ["EventFormatError", "ParsedBatch", "parse_batch", "parse_event", "parse_events"]
 
 HEALTH = "AWS Health Event"
 FINDINGS = ("Security Hub Findings - Imported", "Security Hub Findings - Custom Action")
@@ -43,22 +44,52 @@ KNOWN_DETAIL_TYPES = (HEALTH, *FINDINGS, ALARM, ANOMALY)
 MAX_NESTING = 3
 
 
-def parse_event(payload: dict[str, Any], *, received_at: datetime) -> list[OpsEvent]:
+@dataclass
+class ParsedBatch:
+    """What a body held: the events that could be read, and why the others could not."""
+
+    events: list[OpsEvent] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+
+
+def parse_event(payload: dict[str, Any], *, received_at: datetime,
+                rejected: list[str] | None = None) -> list[OpsEvent]:
     """The OpsEvents in one payload (several for finding batches and alert groups).
 
     `received_at` (aware) stands in for sources that carry no update time of their own.
-    Raises EventFormatError naming the field for anything unreadable.
+    Raises EventFormatError naming the field for anything unreadable; with a `rejected`
+    list, a bad alert of a group or finding of a batch goes there and the rest are kept.
     """
     if received_at.tzinfo is None:
         raise ValueError("received_at must be timezone-aware")
     if not isinstance(payload, dict):
         raise EventFormatError(f"payload: expected a JSON object, got {json_kind(payload)}")
     try:
-        return _parse(payload, payload, received_at, depth=0)
+        return _parse(payload, payload, received_at, depth=0, rejected=rejected)
     except ValidationError as exc:  # a value our checks let through but the model refuses
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise EventFormatError(f"{where}: {first['msg']}") from None
+        raise format_error(exc) from None
+
+
+def parse_batch(payload: Any, *, received_at: datetime) -> ParsedBatch:
+    """Like `parse_events`, keeping every event that can be read: a bad item of a list,
+    alert of a group or finding of a batch is reported in `rejected` (by its place and
+    why) instead of refusing the whole body."""
+    batch = ParsedBatch()
+    listed = isinstance(payload, list) or (
+        isinstance(payload, dict) and isinstance(payload.get("Entries"), list))
+    items = (payload["Entries"] if isinstance(payload, dict) else payload) if listed \
+        else [payload]
+
+    def one(index: int, item: Any) -> list[OpsEvent]:
+        inside: list[str] = []
+        try:
+            return parse_event(item, received_at=received_at, rejected=inside)
+        finally:
+            batch.rejected += [f"item {index}: {r}" if listed else r for r in inside]
+
+    batch.events = each_kept(items, one, batch.rejected,
+                             label=(lambda i: f"item {i}") if listed else None)
+    return batch
 
 
 def parse_events(payload: Any, *, received_at: datetime) -> list[OpsEvent]:
@@ -78,7 +109,7 @@ def parse_events(payload: Any, *, received_at: datetime) -> list[OpsEvent]:
 
 
 def _parse(data: dict[str, Any], raw: dict[str, Any], received_at: datetime, *,
-           depth: int) -> list[OpsEvent]:
+           depth: int, rejected: list[str] | None) -> list[OpsEvent]:
     if depth > MAX_NESTING:
         raise EventFormatError("payload: wrappers nested too deeply")
     if data.get("Type") == "Notification" and "Message" in data:  # SNS
@@ -86,25 +117,26 @@ def _parse(data: dict[str, Any], raw: dict[str, Any], received_at: datetime, *,
         inner = decode_json(message, "Message")
         if not isinstance(inner, dict):
             raise EventFormatError(f"Message: expected a JSON object, got {json_kind(inner)}")
-        return _parse(inner, raw, received_at, depth=depth + 1)
+        return _parse(inner, raw, received_at, depth=depth + 1, rejected=rejected)
     if "detail-type" in data:
-        return _eventbridge(Fields(data, ""), raw, received_at, top=data is raw)
+        return _eventbridge(Fields(data, ""), raw, received_at, top=data is raw,
+                            rejected=rejected)
     if "DetailType" in data and "Detail" in data:
-        return _put_events_entry(Fields(data, ""), raw, received_at, depth=depth)
-    return _bare(data, raw, received_at)
+        return _put_events_entry(Fields(data, ""), raw, received_at, rejected=rejected)
+    return _bare(data, raw, received_at, rejected)
 
 
 def _eventbridge(envelope: Fields, raw: dict[str, Any], received_at: datetime, *,
-                 top: bool) -> list[OpsEvent]:
+                 top: bool, rejected: list[str] | None) -> list[OpsEvent]:
     detail_type = envelope.req("detail-type")
     detail = envelope.obj("detail", required=True)
     narrow = (lambda i: _narrow(raw, ("detail",), i)) if top else None
     return _by_detail_type(detail_type, "detail-type", envelope, detail, raw, received_at,
-                           narrow=narrow)
+                           narrow=narrow, rejected=rejected)
 
 
 def _put_events_entry(entry: Fields, raw: dict[str, Any], received_at: datetime, *,
-                      depth: int) -> list[OpsEvent]:
+                      rejected: list[str] | None) -> list[OpsEvent]:
     """`aws events put-events` entries: {"Source", "DetailType", "Detail": "<json>"}."""
     detail_type = entry.req("DetailType")
     value = entry.data["Detail"]
@@ -116,16 +148,17 @@ def _put_events_entry(entry: Fields, raw: dict[str, Any], received_at: datetime,
                        "account": entry.data.get("Account"),
                        "region": entry.data.get("Region")}, "")
     return _by_detail_type(detail_type, "DetailType", envelope, detail, raw, received_at,
-                           narrow=None)
+                           narrow=None, rejected=rejected)
 
 
 def _by_detail_type(detail_type: str, field: str, envelope: Fields, detail: Fields,
                     raw: dict[str, Any], received_at: datetime,
-                    narrow: Callable[[int], dict[str, Any]] | None) -> list[OpsEvent]:
+                    narrow: Callable[[int], dict[str, Any]] | None,
+                    rejected: list[str] | None) -> list[OpsEvent]:
     if detail_type == HEALTH:
         return [parse_health(detail, raw, envelope_account=envelope.text("account"))]
     if detail_type in FINDINGS:
-        return parse_findings(detail, raw, wrap=narrow)
+        return parse_findings(detail, raw, wrap=narrow, rejected=rejected)
     if detail_type == ALARM:
         return [parse_alarm_event(envelope, detail, raw)]
     if detail_type == ANOMALY:
@@ -135,8 +168,8 @@ def _by_detail_type(detail_type: str, field: str, envelope: Fields, detail: Fiel
         f"{', '.join(repr(t) for t in KNOWN_DETAIL_TYPES)})")
 
 
-def _bare(data: dict[str, Any], raw: dict[str, Any], received_at: datetime
-          ) -> list[OpsEvent]:
+def _bare(data: dict[str, Any], raw: dict[str, Any], received_at: datetime,
+          rejected: list[str] | None) -> list[OpsEvent]:
     """An event object sent without a wrapper, recognised by the fields it must have."""
     fields = Fields(data, "")
     if looks_like_report(data):
@@ -147,9 +180,9 @@ def _bare(data: dict[str, Any], raw: dict[str, Any], received_at: datetime
         return [parse_finding(fields, raw)]
     if "findings" in data:
         narrow = (lambda i: _narrow(raw, (), i)) if data is raw else None
-        return parse_findings(fields, raw, wrap=narrow)
+        return parse_findings(fields, raw, wrap=narrow, rejected=rejected)
     if looks_like_alertmanager(data):
-        return parse_webhook(fields, raw, received_at=received_at)
+        return parse_webhook(fields, raw, received_at=received_at, rejected=rejected)
     if looks_like_alarm_notification(data):
         return [parse_alarm_notification(fields, raw)]
     if looks_like_anomaly(data):

@@ -14,9 +14,10 @@ The first rule that applies wins, from the most urgent down:
 1  informational: INFORMATIONAL findings, account notifications with nothing to do, and
    anything already over (closed, resolved, OK).
 
-Deadlines come from the event's end_time, else the earliest future date named in its
-description (2025-03-01, March 1, 2025, 1 March 2025), else, for scheduled changes, a
-future start_time (AWS lifecycle events start on the day the old version goes).
+A deadline is the earliest of: the event's end_time, a future date named in its description
+(2025-03-01, March 1, 2025, 1 March 2025), and, for lifecycle scheduled changes
+(deprecation, end of support, retirement), a future start_time (AWS lifecycle events
+start on the day the old version goes; an instance retirement on the day it is retired).
 Deadlines only count for scheduled changes, account notifications and text that talks
 about deprecation or end of support: an issue's end_time is when it ended, not a deadline.
 """
@@ -42,7 +43,7 @@ _COMPLIANCE = re.compile(r"\b(compliance violation|non-?compliant)\b", re.I)
 _DEPRECATION = re.compile(r"\b(deprecat\w*|end of (standard |extended )?support|end[- ]of[- ]life|"
                           r"ends? support|support for .{0,80}?\bends|"
                           r"retire\w*|no longer (be )?supported|must (upgrade|migrate))\b", re.I)
-_LIFECYCLE = re.compile(r"LIFECYCLE|DEPRECAT|END_OF_SUPPORT", re.I)
+_LIFECYCLE = re.compile(r"LIFECYCLE|DEPRECAT|END_OF_SUPPORT|RETIREMENT", re.I)
 _PATCH = re.compile(r"\b(patch\w*|security update|update available)\b", re.I)
 _OVER = {"closed", "resolved", "ok", "archived", "suppressed"}
 
@@ -119,16 +120,16 @@ def find_deadline(event: OpsEvent, now: datetime) -> datetime | None:
     lifecycle = bool(_DEPRECATION.search(text) or _LIFECYCLE.search(event.event_type or ""))
     if event.category == "scheduledChange" and not lifecycle:
         return None  # maintenance: a date to plan around, not a deadline to meet
+    # The earliest date still ahead: a retirement's start (the day the instance goes)
+    # comes before the end of its window, and a passed end date is still a deadline missed.
+    candidates = [d for d in dates_in(text) if d >= now]
     if event.end_time is not None:
-        return event.end_time
-    future = [d for d in dates_in(text) if d >= now]
-    if future:
-        return min(future)
+        candidates.append(event.end_time)
     # A lifecycle change starts on the day the old version goes; maintenance is just a date.
     if (event.category == "scheduledChange" and event.start_time and event.start_time >= now
             and lifecycle):
-        return event.start_time
-    return None
+        candidates.append(event.start_time)
+    return min(candidates) if candidates else None
 
 
 def dates_in(text: str) -> list[datetime]:

@@ -5,8 +5,10 @@ two OASIS processes triaging the same event at once never open it twice: the los
 the race reads the winner's ticket. Every change is a compare-and-set on a private
 version, retried, so concurrent writers never lose each other's history entries.
 
-A ticket's status only moves forward, one step at a time:
-New → Acknowledged → In progress → Resolved or Discharged.
+A person moves a ticket's status forward, one step at a time:
+New → Acknowledged → In progress → Resolved or Discharged. The event's source may do more:
+an alert that resolves closes its open tickets from any step (`resolve_by_source`), and
+the same alert firing again reopens them as New (`reopen`), because the source saw it first.
 """
 
 from __future__ import annotations
@@ -77,6 +79,9 @@ NEXT_STATUS: dict[TicketStatus, tuple[TicketStatus, ...]] = {
     TicketStatus.RESOLVED: (),
     TicketStatus.DISCHARGED: (),
 }
+
+
+FINAL_STATUSES = (TicketStatus.RESOLVED, TicketStatus.DISCHARGED)
 
 
 class IllegalTicketTransition(Conflict, ValueError):
@@ -224,6 +229,46 @@ class TicketStore:
             return ticket
 
         return self.change(ticket_id, move)
+
+    def resolve_by_source(self, ticket_id: str, actor: str, reason: str,
+                          event_last_updated: datetime, now: datetime) -> Ticket | None:
+        """Close an open ticket because its event ended; None when it was already closed."""
+        def close(ticket: Ticket) -> Ticket | None:
+            if ticket.status in FINAL_STATUSES:
+                return None
+            ticket.status, ticket.updated_at = TicketStatus.RESOLVED, now
+            ticket.event_last_updated = max(ticket.event_last_updated, event_last_updated)
+            ticket.history.append(history_entry(now, actor, f"status → Resolved: {reason}"))
+            return ticket
+
+        return self._changed_or_none(ticket_id, close)
+
+    def reopen(self, ticket_id: str, actor: str, reason: str,
+               now: datetime) -> Ticket | None:
+        """A Resolved ticket back to New (its event fired again); None if it was not
+        Resolved. A Discharged ticket stays closed: a person decided it needs nothing."""
+        def open_again(ticket: Ticket) -> Ticket | None:
+            if ticket.status is not TicketStatus.RESOLVED:
+                return None
+            ticket.status, ticket.updated_at = TicketStatus.NEW, now
+            ticket.history.append(history_entry(now, actor, f"reopened → New: {reason}"))
+            return ticket
+
+        return self._changed_or_none(ticket_id, open_again)
+
+    def _changed_or_none(self, ticket_id: str,
+                         mutate: Callable[[Ticket], Ticket | None]) -> Ticket | None:
+        done: list[bool] = []
+
+        def tracked(ticket: Ticket) -> Ticket | None:
+            done.clear()  # a retried attempt decides afresh
+            changed = mutate(ticket)
+            if changed is not None:
+                done.append(True)
+            return changed
+
+        ticket = self.change(ticket_id, tracked)
+        return ticket if done else None
 
     def note(self, ticket_id: str, actor: str, change: str,
              now: datetime | None = None) -> Ticket:

@@ -1,17 +1,21 @@
 """Triage: who must act on an accepted event, who must know, and their tickets.
 
 Stakeholders, owner first:
-- the owner remediates: the first team whose `owns` names the event's service or a
-  prefix of an affected resource's type (org order); else the `default_owner` team.
-  Security findings too are owned by whoever owns the resource: SecOps is told, not
-  handed the fix. Any other team whose `owns` matches is informed.
+- the owner remediates, most specific first: the team the alert's labels route it to
+  (routing.py); the first team whose `owns` names the event's service or a prefix of an
+  affected resource's type (org order); the team owning the affected account (`owner`
+  or `tags.team`); else the `default_owner` team. Security findings too are owned by
+  whoever owns the resource: SecOps is told, not handed the fix. Any other team whose
+  `owns` matches is informed.
 - informed: `stakeholder_for` severity_5 when the severity is 5 or a policy rule
   escalates; cost_impact when Acknowledge found a cost impact; security_high for HIGH
   and CRITICAL findings; no_action_needed always.
 
 One ticket per stakeholder team, exactly one of them the owner's. The same event again
 (same key) updates its tickets when it is newer than what they were built from, and
-changes nothing when it is not. Tickets are mirrored to Jira when a tracker is given;
+changes nothing when it is not; an update never lowers a ticket's severity (it keeps
+its peak), and one firing again reopens what its resolve closed (lifecycle.py). Tickets
+are mirrored to Jira when a tracker is given;
 a Jira failure is written on the ticket's history and retried on the next update (or
 by `mirror_pending`), never lost and never a reason to fail triage.
 """
@@ -29,8 +33,10 @@ from pydantic import BaseModel
 from oasis.signals.crashpoints import crash_point
 from oasis.signals.model import utc_iso
 from oasis.triage.acknowledge import Acknowledgement, named_accounts, security_high
+from oasis.triage.lifecycle import is_resolution
 from oasis.triage.model import OpsEvent
 from oasis.triage.org import Organisation, Team
+from oasis.triage.routing import LabelRouting, label_owner, label_production
 from oasis.triage.severity import SeverityAssessment, assess, finding_payload
 from oasis.triage.tickets import Ticket, TicketStatus, TicketStore, history_entry, new_ticket_id
 
@@ -57,6 +63,7 @@ class TriageOutcome(BaseModel):
     unchanged: list[Ticket]
     stakeholders: list[str]
     owner: str
+    reopened: list[str] = []  # ids among `updated` that were Resolved and are New again
 
 
 def owning_teams(org: Organisation, event: OpsEvent) -> list[tuple[Team, str]]:
@@ -76,18 +83,37 @@ def owning_teams(org: Organisation, event: OpsEvent) -> list[tuple[Team, str]]:
     return found
 
 
+def account_owner(org: Organisation, event: OpsEvent) -> tuple[Team, str] | None:
+    """The team owning the first named account that names one (`owner`, `tags.team`)."""
+    for account_id in named_accounts(event):
+        account = org.account(account_id)
+        team = org.team(account.team) if account and account.team else None
+        if team is not None:
+            return team, f"owns account {account.id} ({account.name})"
+    return None
+
+
+def owner_of(org: Organisation, event: OpsEvent, routing: LabelRouting,
+             owners: list[tuple[Team, str]]) -> tuple[Team, str]:
+    """Who remediates, most specific first: the alert's labels, a team owning the service
+    or resource type, the team owning the account, else the default owner."""
+    chosen = label_owner(org, event, routing) or (owners[0] if owners else None) \
+        or account_owner(org, event)
+    if chosen is not None:
+        return chosen
+    return org.default_owner, "default owner: no team owns " + (
+        event.service or "this kind of event")
+
+
 def stakeholders(org: Organisation, event: OpsEvent, ack: Acknowledgement,
-                 level: int) -> list[Stakeholder]:
+                 level: int, routing: LabelRouting | None = None) -> list[Stakeholder]:
     """The owner first, then every team to inform, each once, with why."""
     owners = owning_teams(org, event)
-    if owners:
-        owner, why = owners[0]
-    else:
-        owner, why = org.default_owner, "default owner: no team owns " + (
-            event.service or "this kind of event")
+    owner, why = owner_of(org, event, routing or LabelRouting(), owners)
     chosen = [Stakeholder(owner, "owner", why)]
-    for team, matched in owners[1:]:
-        chosen.append(Stakeholder(team, "informed", f"{matched} (also affected)"))
+    for team, matched in owners:
+        if team.id != owner.id:
+            chosen.append(Stakeholder(team, "informed", f"{matched} (also affected)"))
     wants = {"no_action_needed": "kept informed of every accepted event"}
     if level >= 5 or ack.escalate:
         wants["severity_5"] = ("escalated by policy rule " + repr(ack.rule)) if ack.escalate \
@@ -108,14 +134,16 @@ class Triage:
 
     def __init__(self, org: Organisation, store: TicketStore,
                  tracker: JiraTracker | None = None,
-                 on_status: Callable[[Ticket, str], None] | None = None) -> None:
+                 on_status: Callable[[Ticket, str], None] | None = None,
+                 routing: LabelRouting | None = None) -> None:
         self.org, self.store, self.tracker = org, store, tracker
         self.on_status = on_status  # told (ticket, actor) after a status change
+        self.routing = routing or LabelRouting()
 
     def triage(self, event: OpsEvent, ack: Acknowledgement, now: datetime) -> TriageOutcome:
         existing = self.store.for_event(event.key)
         level = self.severity_of(event, now)
-        people = stakeholders(self.org, event, ack, level.level)
+        people = stakeholders(self.org, event, ack, level.level, self.routing)
         owner = next((t.team for t in existing if t.role == "owner"), people[0].team.id)
         created: list[Ticket] = []
         updated: list[Ticket] = []
@@ -127,6 +155,12 @@ class Triage:
                 and all(p.team.id in by_team for p in people):
             return TriageOutcome(created=[], updated=[], unchanged=existing,
                                  stakeholders=[t.team for t in existing], owner=owner)
+        reopened: list[str] = []
+        if not is_resolution(event):  # firing again: what the last resolve closed opens
+            for ticket in existing:
+                if self.store.reopen(ticket.id, "oasis:triage", f"{event.title} is "
+                                     f"{event.status or 'active'} again", now) is not None:
+                    reopened.append(ticket.id)
         for ticket in existing:
             person = next((p for p in people if p.team.id == ticket.team), None)
             fresh = self._refresh(ticket, event, ack, level, person, now)
@@ -141,30 +175,51 @@ class Triage:
             crash_point("triage.after_ticket")
         created = [self._mirror(t, now) for t in created]
         updated = [self._mirror(t, now) for t in updated]
+        for ticket in updated:
+            if ticket.id in reopened:
+                self._transition_jira(ticket)
         teams = [t.team for t in created + updated + unchanged]
         return TriageOutcome(created=created, updated=updated, unchanged=unchanged,
-                             stakeholders=list(dict.fromkeys([owner, *teams])), owner=owner)
+                             stakeholders=list(dict.fromkeys([owner, *teams])), owner=owner,
+                             reopened=reopened)
+
+    def resolve(self, event: OpsEvent, now: datetime, actor: str) -> list[Ticket]:
+        """Close the event's open tickets because its source says it is over; their
+        severity stays what it was (the peak). Returns the tickets it closed."""
+        reason = f"{event.title} ({event.source} status {event.status})"
+        closed = []
+        for ticket in self.store.for_event(event.key):
+            done = self.store.resolve_by_source(ticket.id, actor, reason, event.last_updated,
+                                                now)
+            if done is not None:
+                closed.append(self._transition_jira(done))
+        return closed
 
     def severity_of(self, event: OpsEvent, now: datetime) -> SeverityAssessment:
-        production = any(a.production for a in (self.org.account(i)
-                                                for i in named_accounts(event)) if a)
+        named = named_accounts(event)
+        production = any(a.production for a in (self.org.account(i) for i in named) if a) \
+            if named else label_production(event, self.routing)
         return assess(event, now, production=production)
 
     def set_status(self, ticket_id: str, status: str | TicketStatus, actor: str,
                    note: str = "") -> Ticket:
         """Move a ticket on (one step; see tickets.py) and move its Jira issue too."""
-        ticket = self.store.set_status(ticket_id, status, actor, note)
-        if self.tracker is not None and ticket.external_id:
-            try:
-                self.tracker.transition(ticket.external_id, ticket.status)
-            except Exception as exc:  # the local status stands; Jira catches up by hand
-                ticket = self.store.note(ticket_id, "oasis:jira", f"Jira transition of "
-                                         f"{ticket.external_id} failed: {exc}")
+        ticket = self._transition_jira(self.store.set_status(ticket_id, status, actor, note))
         if self.on_status is not None:
             try:
                 self.on_status(ticket, actor)
             except Exception:  # a chat message must not undo or fail the status change
                 log.exception("could not tell about ticket %s", ticket_id)
+        return ticket
+
+    def _transition_jira(self, ticket: Ticket) -> Ticket:
+        if self.tracker is None or not ticket.external_id:
+            return ticket
+        try:
+            self.tracker.transition(ticket.external_id, ticket.status)
+        except Exception as exc:  # the local status stands; Jira catches up by hand
+            return self.store.note(ticket.id, "oasis:jira", f"Jira transition of "
+                                   f"{ticket.external_id} failed: {exc}")
         return ticket
 
     def mirror_pending(self, limit: int = 100) -> list[Ticket]:
@@ -194,6 +249,9 @@ class Triage:
         person = person or Stakeholder(
             team or self.org.default_owner, ticket.role, "involved when the event was first seen")
         person = Stakeholder(person.team, ticket.role, person.why)
+        if ticket.severity > level.level:  # a ticket keeps the peak its event reached
+            level = SeverityAssessment(ticket.severity, f"{level.reason}; kept at its peak "
+                                       f"{ticket.severity}", level.deadline)
         title, description, actions = self._content(event, ack, level, person)
 
         applied: list[bool] = []
@@ -204,10 +262,11 @@ class Triage:
                 return None
             applied.append(True)
             change = f"event updated (last updated {utc_iso(event.last_updated)})"
-            if current.severity != level.level:
-                change += f"; severity {current.severity} → {level.level}"
+            peak = max(current.severity, level.level)
+            if current.severity != peak:
+                change += f"; severity {current.severity} → {peak}"
             current.title, current.description = title, description
-            current.recommended_actions, current.severity = actions, level.level
+            current.recommended_actions, current.severity = actions, peak
             current.event_last_updated = event.last_updated
             current.accounts = named_accounts(event)
             current.resources = [r.id for r in event.resources]

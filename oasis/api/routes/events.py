@@ -9,7 +9,10 @@
     GET  /api/v1/tickets[/{id}]       tickets per team
 
 Bodies over `triage.max_body_kb` are 413; JSON that is no known event shape, or misses or
-mistypes a field, is 422 naming it; a full queue is 429 with Retry-After.
+mistypes a field, is 422 naming it; a full queue is 429 with Retry-After. SNS messages are
+verified first (403 when unsigned or forged); a SubscriptionConfirmation is confirmed. In a batch (a
+list, an alert group, a findings batch) the readable events are kept and the others listed
+in `rejected` with the reason; only a body with nothing readable is 422.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from pydantic import BaseModel, Field
 
 from oasis.api.routes.actions import Approver, Responder, actor_of
 from oasis.triage.flow import QueueFull
-from oasis.triage.parse import EventFormatError, parse_events
+from oasis.triage.parse import parse_batch
+from oasis.triage.sns import looks_like_sns
 
 router = APIRouter(prefix="/api/v1", tags=["events and tickets"])
 
@@ -57,19 +61,25 @@ async def _body(request: Request) -> Any:
 
 def _submit(request: Request, kit: Any, body: Any, wait: bool) -> JSONResponse:
     now = datetime.now(UTC)
-    try:
-        events = parse_events(body, received_at=now)
-    except EventFormatError as exc:
-        raise HTTPException(422, str(exc)) from None
+    if looks_like_sns(body):  # verified before anything in it is believed (403 if not)
+        admitted = kit.sns.admit(body)
+        if admitted.kind != "Notification":
+            return JSONResponse({"type": admitted.kind, "topic": admitted.topic,
+                                 "confirmed": admitted.confirmed})
+    batch = parse_batch(body, received_at=now)
+    events = batch.events
+    if not events:  # nothing readable: the reasons, as for any bad body
+        raise HTTPException(422, "; ".join(batch.rejected) or "no events in the body")
     if wait:
         results = [kit.flow.handle(e, now).to_dict() for e in events]
-        return JSONResponse({"processed": len(results), "results": results})
+        return JSONResponse({"processed": len(results), "results": results,
+                             "rejected": batch.rejected})
     try:
         kit.queue.submit(events)
     except QueueFull as exc:
         return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": "5"})
-    return JSONResponse({"accepted": len(events), "keys": [e.key for e in events]},
-                        status_code=202)
+    return JSONResponse({"accepted": len(events), "keys": [e.key for e in events],
+                         "rejected": batch.rejected}, status_code=202)
 
 
 @router.post("/events", status_code=202, responses={

@@ -126,15 +126,23 @@ class OrgView:
             for role in team.stakeholder_for:
                 self.stakeholder_for.setdefault(role, []).append(team.id)
         self.owned = [(item, t.id) for t in org.teams for item in t.owns]
+        # The organisation file's account owner: `owner`, else `tags.team`.
+        self.account_team = {a.id: getattr(a, "owner", None) or a.tags.get("team")
+                             for a in org.accounts}
 
-    def owner_of(self, service: str | None, resource_types: Sequence[str]) -> str:
-        """The team owning the service or a resource-type prefix; else the default owner."""
+    def owner_of(self, service: str | None, resource_types: Sequence[str],
+                 accounts: Sequence[str] = ()) -> str:
+        """The team owning the service or a resource-type prefix; else the team owning the
+        first affected account that names one; else the default owner."""
         for item, team in self.owned:
             if item.startswith("AWS::"):
                 if any(rt == item or rt.startswith(item + "::") for rt in resource_types):
                     return team
             elif service and service.upper() == item.upper():
                 return team
+        for account in accounts:
+            if self.account_team.get(account):
+                return self.account_team[account]
         return self.default_owner
 
     def unknown_account(self, rng: random.Random) -> str:
@@ -157,7 +165,7 @@ def label(view: OrgView, facts: Facts | None, *, allow_interaction: bool = False
     production = any(a in view.production for a in facts.accounts)
     if not (production or facts.cost_impact or facts.security_high):
         return Expected("discharge", "none", why="non-production, no cost, not serious security")
-    owner = view.owner_of(facts.service, facts.resource_types)
+    owner = view.owner_of(facts.service, facts.resource_types, facts.accounts)
     roles = ["no_action_needed"]
     if facts.severity == 5:
         roles.append("severity_5")

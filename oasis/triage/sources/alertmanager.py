@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from oasis.triage.model import EventFormatError, OpsEvent, Resource
-from oasis.triage.sources.fields import Fields, is_account_id
+from oasis.triage.sources.fields import Fields, each_kept, is_account_id
 
 #: Alertmanager writes Go's zero time for "not ended" on firing alerts.
 _ZERO_TIME = "0001-01-01T00:00:00"
@@ -22,8 +22,10 @@ def looks_like_alertmanager(data: dict[str, Any]) -> bool:
     return "alerts" in data and ("version" in data or "groupKey" in data)
 
 
-def parse_webhook(payload: Fields, raw: dict[str, Any], *, received_at: datetime
-                  ) -> list[OpsEvent]:
+def parse_webhook(payload: Fields, raw: dict[str, Any], *, received_at: datetime,
+                  rejected: list[str] | None = None) -> list[OpsEvent]:
+    """One event per alert; with `rejected`, a malformed alert is reported there and the
+    group's other alerts are kept."""
     version = payload.scalar("version")
     if version != "4":
         raise EventFormatError(
@@ -34,7 +36,8 @@ def parse_webhook(payload: Fields, raw: dict[str, Any], *, received_at: datetime
         raise EventFormatError(f"{payload.where('alerts')}: the list is empty; "
                                "expected at least one alert")
     common = payload.string_map("commonLabels")
-    return [_alert(a, payload, common, raw, received_at) for a in alerts]
+    return each_kept(alerts, lambda _, a: [_alert(a, payload, common, raw, received_at)],
+                     rejected, label=lambda i: payload.where(f"alerts[{i}]"))
 
 
 def _alert(alert: Fields, payload: Fields, common: dict[str, str], raw: dict[str, Any],

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
 
 from oasis.signals.parse import json_kind
 from oasis.signals.times import (
@@ -24,8 +27,36 @@ from oasis.triage.model import EventFormatError
 
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
+def format_error(exc: ValidationError) -> EventFormatError:
+    """A value the field checks let through but the model refuses, as a named field."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return EventFormatError(f"{where}: {first['msg']}")
+
+
+def each_kept(items: Sequence[T], parse: Callable[[int, T], list[R]],
+              rejected: list[str] | None, *, label: Callable[[int], str] | None = None
+              ) -> list[R]:
+    """`parse` every item; with a `rejected` list, a bad item is written there (why, by
+    `label(i)` when the error does not already name it) and the rest are kept: one bad
+    alert must not lose its group. Without one, the first bad item raises."""
+    out: list[R] = []
+    for i, item in enumerate(items):
+        try:
+            out.extend(parse(i, item))
+        except (EventFormatError, ValidationError) as exc:
+            error = format_error(exc) if isinstance(exc, ValidationError) else exc
+            if rejected is None:
+                raise error from None
+            message = str(error)
+            if label is not None and not message.startswith(label(i)):
+                message = f"{label(i)}: {message}"
+            rejected.append(message)
+    return out
 
 
 def is_account_id(value: str) -> bool:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from oasis.triage.model import EventFormatError, OpsEvent, Resource
-from oasis.triage.sources.fields import Fields
+from oasis.triage.sources.fields import Fields, each_kept
 from oasis.triage.sources.resources import asff_type, parse_arn, resource_from_id, service_family
 
 #: Security control prefixes whose AWS Health service code is spelled differently.
@@ -23,13 +23,15 @@ def looks_like_finding(data: dict[str, Any]) -> bool:
 
 
 def parse_findings(detail: Fields, raw: dict[str, Any], *,
-                   wrap: Callable[[int], dict[str, Any]] | None = None) -> list[OpsEvent]:
+                   wrap: Callable[[int], dict[str, Any]] | None = None,
+                   rejected: list[str] | None = None) -> list[OpsEvent]:
     """Every finding of a `{"findings": [...]}` object; `wrap(i)` gives each one's raw."""
     findings = detail.objects("findings", required=True)
     if not findings:
         raise EventFormatError(f"{detail.where('findings')}: the list is empty; "
                                "expected at least one finding")
-    return [parse_finding(f, wrap(i) if wrap else raw) for i, f in enumerate(findings)]
+    return each_kept(findings, lambda i, f: [parse_finding(f, wrap(i) if wrap else raw)],
+                     rejected, label=lambda i: detail.where(f"findings[{i}]"))
 
 
 def parse_finding(finding: Fields, raw: dict[str, Any]) -> OpsEvent:
