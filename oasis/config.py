@@ -47,7 +47,11 @@ class _Section(BaseModel):
 
 
 class StoreSettings(_Section):
-    backend: Literal["duckdb"] = Field("duckdb", description="Signal store engine.")
+    backend: Literal["duckdb", "postgres"] = Field(
+        "duckdb", description="Signal store engine: `duckdb` (embedded, one process) or "
+        "`postgres` (per-minute aggregates that several replicas share; docs/production.md).")
+    url: str | None = Field(
+        None, description="SQLAlchemy URL of the `postgres` signal store [default: state_url]")
     retention_days: float = Field(
         14.0, ge=0, description="Signals older than this are deleted; 0 keeps everything."
     )
@@ -108,6 +112,11 @@ class Settings(BaseSettings):
     @property
     def signal_store_path(self) -> Path:
         return self.data_dir / "signals.duckdb"
+
+    @property
+    def signal_store_url(self) -> str | None:
+        """Where the `postgres` signal store lives: `store.url`, else the state database."""
+        return self.store.url or self.state_url
 
     @property
     def incident_db_url(self) -> str:
