@@ -75,6 +75,10 @@ class ServerSettings(_Section):
     retention_interval_seconds: float = Field(
         3600.0, gt=0, description="How often the server applies the retention period."
     )
+    lease_seconds: float = Field(
+        20.0, ge=0.3, le=600, description="How long a replica's hold on a loop (monitor, "
+        "responder, dispatcher, retention) lasts unless renewed; when it dies, another "
+        "replica takes the loop over within lease_seconds * 4/3 (docs/production.md).")
 
 
 class Settings(BaseSettings):
