@@ -49,7 +49,9 @@ def open_signal_store(settings: StoreConfig, path: Path | None = None) -> Signal
                                    "state_url (postgresql+psycopg://user@host/db)")
         from oasis.store.postgres_store import PostgresSignalStore
 
-        return PostgresSignalStore(url, retention_days=settings.store.retention_days)
+        # Its tables come from `oasis db upgrade` (oasis.schema), not from opening it.
+        return PostgresSignalStore(url, retention_days=settings.store.retention_days,
+                                   create_tables=False)
     return DuckDBSignalStore(
         path or settings.signal_store_path, retention_days=settings.store.retention_days
     )
