@@ -20,6 +20,7 @@ from oasis.api.routes import (
     incidents,
     links,
     otlp,
+    ready,
     services,
     signals,
 )
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
         opened = open_services(settings, store=store, monitor=monitor)
         publish(app, opened)
         loops = start_loops(opened)
+        app.state.loops = loops  # /readyz shows which loops this replica runs
         try:
             yield
         finally:
@@ -62,6 +64,7 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
     # decides); health and approval links (their own credential) are the public ones.
     signed_in = [Depends(current_principal)]
     app.include_router(health.router)
+    app.include_router(ready.router)
     app.include_router(health.metrics_router, dependencies=signed_in)
     app.include_router(signals.router, dependencies=signed_in)
     app.include_router(otlp.router, dependencies=signed_in)
