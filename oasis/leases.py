@@ -38,6 +38,9 @@ lease_table = sa.Table(
     sa.Column("holder", sa.String(200), nullable=False),
     sa.Column("token", sa.BigInteger, nullable=False),
     sa.Column("expires_at", sa.DateTime, nullable=False),
+    # How far the holder's work has got (the monitor: the last minute it checked), so a
+    # successor resumes there instead of skipping or repeating minutes.
+    sa.Column("progress", sa.DateTime),
 )
 
 Clock = Callable[[], datetime]
@@ -98,6 +101,22 @@ class LeaseStore:
                          .where(t.name == lease.name, t.holder == lease.holder,
                                 t.token == lease.token)
                          .values(expires_at=to_db(self.clock() - timedelta(seconds=1))))
+
+    def record_progress(self, lease: Lease, at: datetime) -> bool:
+        """Note how far the holder got; False (nothing written) if it lost the lease."""
+        t = lease_table.c
+        with self.engine.begin() as conn:
+            return conn.execute(lease_table.update()
+                                .where(t.name == lease.name, t.holder == lease.holder,
+                                       t.token == lease.token)
+                                .values(progress=to_db(at))).rowcount == 1
+
+    def progress(self, name: str) -> datetime | None:
+        """How far the last holder of `name` got, if it said."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(lease_table.c.progress)
+                               .where(lease_table.c.name == name)).first()
+        return from_db(row[0]) if row is not None else None
 
     def holders(self) -> dict[str, dict[str, Any]]:
         """Every lease: holder, token, expiry (for /readyz and `oasis db status`)."""

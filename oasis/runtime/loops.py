@@ -38,11 +38,9 @@ from datetime import UTC, datetime
 
 from oasis.audit import AuditKeys, anchor
 from oasis.leases import LeaseStore
-from oasis.monitor.monitor import signals_now
-from oasis.monitor.tracker import IncidentTracker
+from oasis.runtime.detection import monitor_pass
 from oasis.runtime.leader import Leadership
 from oasis.runtime.services import Services
-from oasis.sources import SourceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -56,36 +54,6 @@ def leadership(services: Services) -> Leadership:
     """This replica's claim on the loops' leases, in the state database."""
     return Leadership(LeaseStore(services.incidents.engine), holder_id(services),
                       services.settings.server.lease_seconds)
-
-
-def monitor_pass(services: Services, fresh: bool = False) -> None:
-    """One detection check (run by the `monitor` lease's holder). `fresh`: the lease was
-    just taken, so open incidents are re-read (another replica may have opened some)."""
-    if services.monitor is None:
-        return
-    if fresh:
-        services.monitor.tracker = IncidentTracker(services.incidents,
-                                                   services.monitor.settings)
-    # Detection runs on the signals' own clock: a minute is checked once data from a later
-    # minute has arrived (plus a short settle for stragglers). Backfilled history therefore
-    # flows through in order, and a simulator running at N x real time is followed.
-    # Records older than the last checked minute are stored but not re-checked.
-    now = signals_now(services.signals)
-    if now is None:
-        return
-    started = time.monotonic()
-    try:
-        changed = services.monitor.check(now)
-    except SourceUnavailable as exc:  # the same minutes are read again next pass
-        services.metrics.cycle_failures.inc()
-        log.warning("detection waits for a source: %s", exc)
-        return
-    except Exception:
-        services.metrics.cycle_failures.inc()
-        raise
-    services.metrics.cycle.observe(time.monotonic() - started)
-    for incident in changed:
-        log.info("incident %s %s: %s", incident.id, incident.status, incident.title)
 
 
 def respond_pass(services: Services) -> None:
@@ -174,7 +142,7 @@ def start_loops(services: Services) -> Loops:
     if services.monitor is not None:
         runs += [
             ("detection check", settings.detect.check_interval_seconds, "monitor",
-             lambda fresh: monitor_pass(services, fresh)),
+             lambda fresh: monitor_pass(services, fresh, leader)),
             ("response pass", settings.respond.interval_seconds, "responder",
              lambda _fresh: respond_pass(services)),
         ]

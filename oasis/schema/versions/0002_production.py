@@ -31,6 +31,7 @@ def _leases() -> None:
         sa.Column("holder", sa.String(length=200), nullable=False),
         sa.Column("token", sa.BigInteger(), nullable=False),
         sa.Column("expires_at", sa.DateTime(), nullable=False),
+        sa.Column("progress", sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint("name"),
     )
 
