@@ -103,3 +103,28 @@ def test_takeover_waits_for_the_old_holders_open_transaction(postgres_url) -> No
     taker.join(30)
     assert events == ["committed", "taken:2"]
     incidents.close()
+
+
+def test_detection_checks_every_minute_and_resumes_where_the_last_holder_stopped(
+        state_url) -> None:
+    from oasis.runtime.detection import CATCH_UP_MINUTES, check_times
+
+    minute = timedelta(minutes=1)
+    assert check_times(None, None, T0 + 5 * minute + timedelta(seconds=20)) == [T0 + 5 * minute]
+    assert check_times(T0, None, T0 + 3 * minute) == [T0 + minute, T0 + 2 * minute,
+                                                       T0 + 3 * minute]
+    # a new holder starts at its predecessor's last minute (baselines are read back from
+    # there), then goes on minute by minute, a bounded number per pass
+    resumed = check_times(None, T0, T0 + 100 * minute)
+    assert resumed[:2] == [T0, T0 + minute] and len(resumed) == CATCH_UP_MINUTES
+
+    incidents = IncidentStore(state_url)
+    clock = Clock()
+    leases = LeaseStore(incidents.engine, clock=clock)
+    a = leases.acquire("monitor", "replica-a", 10)
+    assert leases.record_progress(a, T0 + 7 * minute)
+    clock.now += timedelta(seconds=11)
+    assert leases.acquire("monitor", "replica-b", 10) is not None
+    assert not leases.record_progress(a, T0 + 8 * minute)  # a lost it: nothing written
+    assert leases.progress("monitor") == T0 + 7 * minute
+    incidents.close()
