@@ -28,6 +28,7 @@ from tests.helpers import wait_until
 from tests.servers import free_port
 
 OASIS = [sys.executable, "-m", "oasis"]
+ROOT = Path(__file__).resolve().parent.parent  # this checkout, first on the path
 AUDIT_KEY = "replica-test-audit-key-0123456789abcdef"
 
 
@@ -65,7 +66,7 @@ class Cluster:
     def env(self, index: int) -> dict[str, str]:
         return {**os.environ, "OASIS_CONFIG": str(self.config),
                 "OASIS_DATA_DIR": str(self.root / f"replica-{index}"),
-                "OASIS_AUDIT__KEY": AUDIT_KEY, "PYTHONPATH": os.getcwd()}
+                "OASIS_AUDIT__KEY": AUDIT_KEY, "PYTHONPATH": str(ROOT)}
 
     def upgrade(self) -> str:
         done = subprocess.run([*OASIS, "db", "upgrade"], env=self.env(0), text=True,

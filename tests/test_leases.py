@@ -107,16 +107,20 @@ def test_takeover_waits_for_the_old_holders_open_transaction(postgres_url) -> No
 
 def test_detection_checks_every_minute_and_resumes_where_the_last_holder_stopped(
         state_url) -> None:
-    from oasis.runtime.detection import CATCH_UP_MINUTES, check_times
+    from oasis.runtime.detection import CHECKS_PER_PASS, check_times
 
     minute = timedelta(minutes=1)
     assert check_times(None, None, T0 + 5 * minute + timedelta(seconds=20)) == [T0 + 5 * minute]
     assert check_times(T0, None, T0 + 3 * minute) == [T0 + minute, T0 + 2 * minute,
                                                        T0 + 3 * minute]
+    # far behind: a bounded number of checks, spread evenly, the newest minute last
+    assert check_times(T0, None, T0 + 40 * minute) == [T0 + 10 * minute, T0 + 20 * minute,
+                                                        T0 + 30 * minute, T0 + 40 * minute]
     # a new holder starts at its predecessor's last minute (baselines are read back from
-    # there), then goes on minute by minute, a bounded number per pass
-    resumed = check_times(None, T0, T0 + 100 * minute)
-    assert resumed[:2] == [T0, T0 + minute] and len(resumed) == CATCH_UP_MINUTES
+    # there), then goes on up to now
+    resumed = check_times(None, T0, T0 + 2 * minute)
+    assert resumed == [T0, T0 + minute, T0 + 2 * minute]
+    assert len(check_times(None, T0, T0 + 99 * minute)) == CHECKS_PER_PASS
 
     incidents = IncidentStore(state_url)
     clock = Clock()

@@ -1,11 +1,13 @@
 """The monitor's pass, as the holder of the `monitor` lease runs it.
 
 Detection runs on the signals' own clock: a minute is checked once data from a later
-minute has arrived (plus a short settle for stragglers). Every minute is checked in turn,
-however fast data arrives (a backfill, several replicas pushing at once), up to
-`CATCH_UP_MINUTES` per pass; the detectors judge the newest minute of each check, so a
-check that jumped ten minutes would judge only the tenth. Records older than the last
-checked minute are stored but not re-checked.
+minute has arrived (plus a short settle for stragglers). The detectors judge the newest
+minute of each check, so one check that jumped forty minutes (a backfill, several replicas
+pushing at once) would judge only the fortieth, when a fault's onset may already look
+normal. So a pass checks each new minute in turn, and when more minutes than
+`CHECKS_PER_PASS` are new, that many spread evenly up to the newest: bounded work per
+pass, never falling further behind. Records older than the last checked minute are stored
+but not re-checked.
 
 The holder records the last minute it checked on its lease; a replica that takes the
 lease over re-reads the open incidents and resumes at that minute, so a failover neither
@@ -27,27 +29,28 @@ from oasis.sources import SourceUnavailable
 
 log = logging.getLogger(__name__)
 
-CATCH_UP_MINUTES = 30
+CHECKS_PER_PASS = 4
 MINUTE = timedelta(minutes=1)
 LEASE = "monitor"
 
 
 def check_times(cursor: datetime | None, resume: datetime | None,
                 now: datetime) -> list[datetime]:
-    """The check times of one pass: each minute after `cursor` up to `now`; without a
-    cursor, from `resume` (where the lease's last holder stopped) or else just `now`."""
+    """The check times of one pass, the last always `now`'s minute: the minutes after
+    `cursor` (at most `CHECKS_PER_PASS`, spread evenly); without a cursor, from `resume`
+    (where the lease's last holder stopped), or else just `now`."""
     end = floor_minute(now)
     if cursor is None:
         if resume is None or resume >= end:
             return [end]
-        cursor, times = resume, [resume]
+        cursor, first = resume, [resume]
     else:
-        times = []
-    t = cursor + MINUTE
-    while t <= end and len(times) < CATCH_UP_MINUTES:
-        times.append(t)
-        t += MINUTE
-    return times
+        first = []
+    new = int((end - cursor) / MINUTE)
+    if new <= 0:
+        return first
+    count = min(new, CHECKS_PER_PASS - len(first)) or 1
+    return first + [cursor + MINUTE * round(new * (k + 1) / count) for k in range(count)]
 
 
 def monitor_pass(services: Services, fresh: bool = False,
