@@ -114,3 +114,21 @@ def _code_tables() -> sa.MetaData:
         for table in metadata.tables.values():
             table.to_metadata(combined)
     return combined
+
+
+def test_readyz_says_whether_a_replica_can_serve(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from oasis.api import create_app
+
+    settings = Settings(data_dir=tmp_path / "data", knowledge={"embedder": "none"})
+    with TestClient(create_app(settings, monitor=False)) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["problems"] == []
+        engine = state_engine(settings.incident_db_url)
+        with engine.begin() as conn:  # as if a newer release had migrated the database
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = 'ffff0042'"))
+        engine.dispose()
+        drained = client.get("/readyz")
+        assert drained.status_code == 503
+        assert "newer than this OASIS" in drained.json()["problems"][0]
