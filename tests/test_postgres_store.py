@@ -108,3 +108,11 @@ def test_retention_drops_old_minutes(pg_store) -> None:
     assert result.logs > 0 and result.metrics == 18
     assert all(c.bucket >= T0 + timedelta(minutes=3)
                for c in pg_store.log_counts(T0, T0 + timedelta(hours=1)))
+
+
+def test_a_line_with_a_nul_character_is_kept(pg_store) -> None:
+    result = pg_store.append([parse_record(log(0, "api", "ERROR", "bad\x00byte",
+                                               id="nul\x00id"))])
+    assert result.accepted == 1
+    [line] = pg_store.sample_logs(T0, T0 + timedelta(minutes=1))
+    assert line.message == "bad\ufffdbyte"

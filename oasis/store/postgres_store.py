@@ -138,7 +138,8 @@ class PostgresSignalStore:
 
     def _append_once(self, batch: SignalBatch) -> AppendResult:
         with self.engine.begin() as conn:
-            tables, duplicates = _drop_known_ids(conn, batch.tables)
+            tables, duplicates = _drop_known_ids(conn, {
+                name: _without_nul(t) for name, t in batch.tables.items()})
             rows = batch_rows(tables)
             for name in ("log_minutes", "metric_minutes", "templates", "deployments",
                          "services"):
@@ -319,6 +320,16 @@ def _drop_known_ids(conn: Connection, tables: dict[str, pa.Table]
         kept[name] = table.filter(pa.array(mask, pa.bool_()))
         duplicates += table.num_rows - kept[name].num_rows
     return kept, duplicates
+
+
+def _without_nul(table: pa.Table) -> pa.Table:
+    """PostgreSQL text cannot hold U+0000, which log lines sometimes do: it becomes U+FFFD
+    (as an unreadable byte would), instead of failing the whole batch."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_string(f.type):
+            table = table.set_column(i, f.name, pc.replace_substring(table.column(i), "\x00",
+                                                                     "\ufffd"))
+    return table
 
 
 def _execute_many(conn: Connection, sql: str, columns: dict[str, list[Any]]) -> None:
