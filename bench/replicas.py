@@ -64,8 +64,14 @@ def database() -> Iterator[str]:
 
 
 def records(hours: float) -> tuple[list[dict], int]:
-    sim = simulate("bad_deploy", hours=hours, seed=11, start=datetime(2026, 11, 1, tzinfo=UTC),
-                   config=GeneratorConfig(ids=True), background_deploys=False)
+    sim = simulate(
+        "bad_deploy",
+        hours=hours,
+        seed=11,
+        start=datetime(2026, 11, 1, tzinfo=UTC),
+        config=GeneratorConfig(ids=True),
+        background_deploys=False,
+    )
     out = list(sim.records())
     return out, len({r["service"] for r in out})
 
@@ -75,8 +81,12 @@ def timed_push(cluster: Cluster, docs: list[dict]) -> float:
     share = [docs[i::CLIENTS] for i in range(CLIENTS)]
     done: list[int] = []
     started = time.perf_counter()
-    threads = [threading.Thread(target=lambda part=part: done.append(
-        push(cluster, part, batch=BATCH).acknowledged)) for part in share]
+    threads = [
+        threading.Thread(
+            target=lambda part=part: done.append(push(cluster, part, batch=BATCH).acknowledged)
+        )
+        for part in share
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -103,8 +113,11 @@ def bench_push(n: int, docs: list[dict], work: Path, *, embedded: bool = False) 
 
 def bench_failover(lease_seconds: float, work: Path) -> float:
     with database() as url:
-        cluster = Cluster(work / f"failover-{lease_seconds}-{secrets.token_hex(2)}", url,
-                          {**QUIET, "server": {"lease_seconds": lease_seconds}})
+        cluster = Cluster(
+            work / f"failover-{lease_seconds}-{secrets.token_hex(2)}",
+            url,
+            {**QUIET, "server": {"lease_seconds": lease_seconds}},
+        )
         cluster.upgrade()
         try:
             cluster.start(2)
@@ -112,8 +125,12 @@ def bench_failover(lease_seconds: float, work: Path) -> float:
             holder, before = cluster.holder("monitor"), cluster.lease("monitor")
             assert holder is not None and before is not None
             killed = cluster.kill(holder)
-            wait_until(lambda: (cluster.lease("monitor") or before)[1] > before[1],
-                       lease_seconds * 3 + 60, interval=0.02, what="the takeover")
+            wait_until(
+                lambda: (cluster.lease("monitor") or before)[1] > before[1],
+                lease_seconds * 3 + 60,
+                interval=0.02,
+                what="the takeover",
+            )
             return time.monotonic() - killed
         finally:
             cluster.stop()
@@ -131,13 +148,23 @@ def sizing(docs: list[dict], services: int, hours: float, work: Path) -> dict:
         engine = sa.create_engine(url)
         with engine.connect() as conn:
             conn.execute(sa.text("ANALYZE"))
-            tables = {name: {"rows": conn.execute(sa.text(f"SELECT count(*) FROM {name}"))
-                             .scalar_one(),
-                             "bytes": conn.execute(sa.text(
-                                 f"SELECT pg_total_relation_size('{name}')")).scalar_one()}
-                      for name in ("signal_log_minutes", "signal_metric_minutes",
-                                   "signal_log_templates", "signal_call_edges",
-                                   "signal_deployments", "signal_services", "signal_ids")}
+            tables = {
+                name: {
+                    "rows": conn.execute(sa.text(f"SELECT count(*) FROM {name}")).scalar_one(),
+                    "bytes": conn.execute(
+                        sa.text(f"SELECT pg_total_relation_size('{name}')")
+                    ).scalar_one(),
+                }
+                for name in (
+                    "signal_log_minutes",
+                    "signal_metric_minutes",
+                    "signal_log_templates",
+                    "signal_call_edges",
+                    "signal_deployments",
+                    "signal_services",
+                    "signal_ids",
+                )
+            }
         engine.dispose()
     service_days = services * hours / 24
     aggregates = {k: v for k, v in tables.items() if k != "signal_ids"}
@@ -145,7 +172,9 @@ def sizing(docs: list[dict], services: int, hours: float, work: Path) -> dict:
     bytes_day = sum(v["bytes"] for v in aggregates.values()) / service_days
     ids_bytes_per_record = tables["signal_ids"]["bytes"] / max(1, tables["signal_ids"]["rows"])
     return {
-        "services": services, "hours": hours, "records": len(docs),
+        "services": services,
+        "hours": hours,
+        "records": len(docs),
         "records_per_service_day": round(len(docs) / service_days),
         "tables": tables,
         "aggregate_rows_per_service_day": round(rows_day),
@@ -161,9 +190,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     docs, services = records(args.hours)
-    out: dict = {"when": datetime.now(UTC).isoformat(),
-                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                 "records": len(docs), "runs": args.runs, "clients": CLIENTS, "batch": BATCH}
+    out: dict = {
+        "when": datetime.now(UTC).isoformat(),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "records": len(docs),
+        "runs": args.runs,
+        "clients": CLIENTS,
+        "batch": BATCH,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         runs: dict[str, list[float]] = {"embedded_1": [], "pg_1": [], "pg_2": [], "pg_3": []}
@@ -174,14 +208,17 @@ def main() -> None:
         medians = {k: round(statistics.median(v)) for k, v in runs.items()}
         out["push_records_per_s"] = medians
         out["push_records_per_s_runs"] = {k: [round(x) for x in v] for k, v in runs.items()}
-        out["push_vs_embedded"] = {k: round(v / medians["embedded_1"], 3)
-                                   for k, v in medians.items()}
+        out["push_vs_embedded"] = {
+            k: round(v / medians["embedded_1"], 3) for k, v in medians.items()
+        }
         failover = {}
         for lease in (20.0, 3.0):
             times = [bench_failover(lease, work) for _ in range(args.runs)]
-            failover[f"lease_{lease:g}s"] = {"median_s": round(statistics.median(times), 2),
-                                             "runs_s": [round(t, 2) for t in times],
-                                             "bound_s": round(lease * 4 / 3, 2)}
+            failover[f"lease_{lease:g}s"] = {
+                "median_s": round(statistics.median(times), 2),
+                "runs_s": [round(t, 2) for t in times],
+                "bound_s": round(lease * 4 / 3, 2),
+            }
         out["failover"] = failover
         out["sizing"] = sizing(docs, services, args.hours, work)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -192,8 +229,10 @@ def main() -> None:
     for k, v in failover.items():
         print(f"  failover {k}: median {v['median_s']} s (bound {v['bound_s']} s)")
     s = out["sizing"]
-    print(f"  sizing: {s['aggregate_rows_per_service_day']:,} rows/service-day, "
-          f"{s['aggregate_gb_per_100_services_30_days']} GB per 100 services x 30 days")
+    print(
+        f"  sizing: {s['aggregate_rows_per_service_day']:,} rows/service-day, "
+        f"{s['aggregate_gb_per_100_services_30_days']} GB per 100 services x 30 days"
+    )
 
 
 if __name__ == "__main__":

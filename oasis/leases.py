@@ -33,7 +33,8 @@ from oasis.state import from_db, to_db
 
 metadata = sa.MetaData()
 lease_table = sa.Table(
-    "oasis_leases", metadata,
+    "oasis_leases",
+    metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("holder", sa.String(200), nullable=False),
     sa.Column("token", sa.BigInteger, nullable=False),
@@ -62,8 +63,9 @@ class Lease:
 class LeaseStore:
     """Take, renew and release leases in the state database on `engine`."""
 
-    def __init__(self, engine: Engine, *, clock: Clock = lambda: datetime.now(UTC),
-                 create: bool = True) -> None:
+    def __init__(
+        self, engine: Engine, *, clock: Clock = lambda: datetime.now(UTC), create: bool = True
+    ) -> None:
         self.engine, self.clock = engine, clock
         if create:
             metadata.create_all(engine)
@@ -78,17 +80,24 @@ class LeaseStore:
             row = conn.execute(
                 lease_table.update()
                 .where(t.name == name, sa.or_(t.holder == holder, t.expires_at < to_db(now)))
-                .values(holder=holder, expires_at=to_db(expires),
-                        token=sa.case((t.holder == holder, t.token), else_=t.token + 1))
-                .returning(t.token)).first()
+                .values(
+                    holder=holder,
+                    expires_at=to_db(expires),
+                    token=sa.case((t.holder == holder, t.token), else_=t.token + 1),
+                )
+                .returning(t.token)
+            ).first()
             if row is not None:
                 return Lease(name, holder, row[0], expires, self._url)
             if conn.execute(sa.select(t.name).where(t.name == name)).first() is not None:
                 return None
         try:
             with self.engine.begin() as conn:
-                conn.execute(lease_table.insert().values(name=name, holder=holder, token=1,
-                                                         expires_at=to_db(expires)))
+                conn.execute(
+                    lease_table.insert().values(
+                        name=name, holder=holder, token=1, expires_at=to_db(expires)
+                    )
+                )
         except sa.exc.IntegrityError:  # another replica made the row first
             return None
         return Lease(name, holder, 1, expires, self._url)
@@ -97,33 +106,40 @@ class LeaseStore:
         """Give the lease up at once (a clean shutdown), so a standby need not wait."""
         t = lease_table.c
         with self.engine.begin() as conn:
-            conn.execute(lease_table.update()
-                         .where(t.name == lease.name, t.holder == lease.holder,
-                                t.token == lease.token)
-                         .values(expires_at=to_db(self.clock() - timedelta(seconds=1))))
+            conn.execute(
+                lease_table.update()
+                .where(t.name == lease.name, t.holder == lease.holder, t.token == lease.token)
+                .values(expires_at=to_db(self.clock() - timedelta(seconds=1)))
+            )
 
     def record_progress(self, lease: Lease, at: datetime) -> bool:
         """Note how far the holder got; False (nothing written) if it lost the lease."""
         t = lease_table.c
         with self.engine.begin() as conn:
-            return conn.execute(lease_table.update()
-                                .where(t.name == lease.name, t.holder == lease.holder,
-                                       t.token == lease.token)
-                                .values(progress=to_db(at))).rowcount == 1
+            return (
+                conn.execute(
+                    lease_table.update()
+                    .where(t.name == lease.name, t.holder == lease.holder, t.token == lease.token)
+                    .values(progress=to_db(at))
+                ).rowcount
+                == 1
+            )
 
     def progress(self, name: str) -> datetime | None:
         """How far the last holder of `name` got, if it said."""
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(lease_table.c.progress)
-                               .where(lease_table.c.name == name)).first()
+            row = conn.execute(
+                sa.select(lease_table.c.progress).where(lease_table.c.name == name)
+            ).first()
         return from_db(row[0]) if row is not None else None
 
     def holders(self) -> dict[str, dict[str, Any]]:
         """Every lease: holder, token, expiry (for /readyz and `oasis db status`)."""
         with self.engine.connect() as conn:
-            return {r.name: {"holder": r.holder, "token": r.token,
-                             "expires_at": from_db(r.expires_at)}
-                    for r in conn.execute(sa.select(lease_table))}
+            return {
+                r.name: {"holder": r.holder, "token": r.token, "expires_at": from_db(r.expires_at)}
+                for r in conn.execute(sa.select(lease_table))
+            }
 
     @property
     def _url(self) -> str:
@@ -131,8 +147,7 @@ class LeaseStore:
 
 
 # -- fencing -------------------------------------------------------------------------------
-_current: contextvars.ContextVar[Lease | None] = contextvars.ContextVar("oasis_fence",
-                                                                         default=None)
+_current: contextvars.ContextVar[Lease | None] = contextvars.ContextVar("oasis_fence", default=None)
 _CHECKED = "oasis_fence_checked"
 _WRITES = ("INSERT", "UPDATE", "DELETE")
 
@@ -148,8 +163,9 @@ def fenced(lease: Lease) -> Iterator[None]:
         _current.reset(token)
 
 
-def _before_execute(conn: Connection, cursor: Any, statement: str, parameters: Any,
-                    context: Any, executemany: bool) -> None:
+def _before_execute(
+    conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> None:
     lease = _current.get()
     if lease is None or conn.info.get(_CHECKED) == (lease.name, lease.token):
         return
@@ -158,14 +174,19 @@ def _before_execute(conn: Connection, cursor: Any, statement: str, parameters: A
     if conn.engine.url.render_as_string(hide_password=False) != lease.url:
         return
     sqlite = conn.dialect.name == "sqlite"
-    check = ("SELECT holder, token FROM oasis_leases WHERE name = ?" if sqlite else
-             "SELECT holder, token FROM oasis_leases WHERE name = %s FOR SHARE")
+    check = (
+        "SELECT holder, token FROM oasis_leases WHERE name = ?"
+        if sqlite
+        else "SELECT holder, token FROM oasis_leases WHERE name = %s FOR SHARE"
+    )
     cursor.execute(check, (lease.name,))
     row = cursor.fetchone()
     if row is None or (row[0], row[1]) != (lease.holder, lease.token):
-        raise LeaseLost(f"lease {lease.name!r} (token {lease.token}) was taken over"
-                        + (f" by {row[0]} (token {row[1]})" if row else "")
-                        + "; this replica's write is refused")
+        raise LeaseLost(
+            f"lease {lease.name!r} (token {lease.token}) was taken over"
+            + (f" by {row[0]} (token {row[1]})" if row else "")
+            + "; this replica's write is refused"
+        )
     conn.info[_CHECKED] = (lease.name, lease.token)
 
 

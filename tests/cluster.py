@@ -58,19 +58,31 @@ class Cluster:
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self.config = self.root / "oasis.yaml"
-        self.config.write_text(yaml.safe_dump({
-            "state_url": self.state_url, "store": {"backend": "postgres"},
-            "knowledge": {"embedder": "none"}, **self.settings}))
+        self.config.write_text(
+            yaml.safe_dump(
+                {
+                    "state_url": self.state_url,
+                    "store": {"backend": "postgres"},
+                    "knowledge": {"embedder": "none"},
+                    **self.settings,
+                }
+            )
+        )
         self.engine = sa.create_engine(self.state_url, poolclass=sa.pool.NullPool)
 
     def env(self, index: int) -> dict[str, str]:
-        return {**os.environ, "OASIS_CONFIG": str(self.config),
-                "OASIS_DATA_DIR": str(self.root / f"replica-{index}"),
-                "OASIS_AUDIT__KEY": AUDIT_KEY, "PYTHONPATH": str(ROOT)}
+        return {
+            **os.environ,
+            "OASIS_CONFIG": str(self.config),
+            "OASIS_DATA_DIR": str(self.root / f"replica-{index}"),
+            "OASIS_AUDIT__KEY": AUDIT_KEY,
+            "PYTHONPATH": str(ROOT),
+        }
 
     def upgrade(self) -> str:
-        done = subprocess.run([*OASIS, "db", "upgrade"], env=self.env(0), text=True,
-                              capture_output=True, timeout=120)
+        done = subprocess.run(
+            [*OASIS, "db", "upgrade"], env=self.env(0), text=True, capture_output=True, timeout=120
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 
@@ -79,12 +91,17 @@ class Cluster:
             index = len(self.replicas)
             port = free_port()
             log = self.root / f"replica-{index}.log"
-            proc = subprocess.Popen([*OASIS, "serve", "--port", str(port)], env=self.env(index),
-                                    stdout=log.open("w"), stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [*OASIS, "serve", "--port", str(port)],
+                env=self.env(index),
+                stdout=log.open("w"),
+                stderr=subprocess.STDOUT,
+            )
             self.replicas.append(Replica(index, port, proc, log))
         for r in self.replicas[-n:]:
-            wait_until(lambda r=r: _ready(r), 180, what=f"replica {r.index} to be ready",
-                       process=r.proc)
+            wait_until(
+                lambda r=r: _ready(r), 180, what=f"replica {r.index} to be ready", process=r.proc
+            )
         return self.replicas[-n:]
 
     def live(self) -> list[Replica]:
@@ -93,8 +110,9 @@ class Cluster:
     def lease(self, name: str) -> tuple[str, int] | None:
         """(holder, token) of a loop's lease."""
         with self.engine.connect() as conn:
-            row = conn.execute(sa.text("SELECT holder, token FROM oasis_leases WHERE name = :n"),
-                               {"n": name}).first()
+            row = conn.execute(
+                sa.text("SELECT holder, token FROM oasis_leases WHERE name = :n"), {"n": name}
+            ).first()
         return (row[0], row[1]) if row else None
 
     def holder(self, name: str) -> Replica | None:
@@ -123,8 +141,9 @@ class Cluster:
         self.engine.dispose()
 
     def logs(self) -> str:
-        return "\n".join(f"--- replica {r.index}\n{r.log.read_text()[-4000:]}"
-                         for r in self.replicas)
+        return "\n".join(
+            f"--- replica {r.index}\n{r.log.read_text()[-4000:]}" for r in self.replicas
+        )
 
 
 def _ready(replica: Replica) -> bool:
@@ -142,9 +161,14 @@ class Pushed:
     by_replica: dict[int, int] = field(default_factory=dict)
 
 
-def push(cluster: Cluster, records: Sequence[dict[str, Any]], *, batch: int = 1000,
-         after_batch: Callable[[int], None] = lambda _n: None,
-         client: httpx.Client | None = None) -> Pushed:
+def push(
+    cluster: Cluster,
+    records: Sequence[dict[str, Any]],
+    *,
+    batch: int = 1000,
+    after_batch: Callable[[int], None] = lambda _n: None,
+    client: httpx.Client | None = None,
+) -> Pushed:
     """Send `records` in batches round-robin over the live replicas, each batch until one
     acknowledges it. `after_batch(n)` runs after the n-th acknowledged batch."""
     out = Pushed()
@@ -153,15 +177,18 @@ def push(cluster: Cluster, records: Sequence[dict[str, Any]], *, batch: int = 10
     turn = 0
     try:
         for n, start in enumerate(range(0, len(records), batch), 1):
-            body = b"".join(orjson.dumps(r) + b"\n" for r in records[start:start + batch])
+            body = b"".join(orjson.dumps(r) + b"\n" for r in records[start : start + batch])
             for _attempt in range(50):
                 live = cluster.live()
                 assert live, "no replica left to push to"
                 target = live[turn % len(live)]
                 turn += 1
                 try:
-                    reply = client.post(target.url + "/api/v1/signals", content=body,
-                                        headers={"content-type": "application/x-ndjson"})
+                    reply = client.post(
+                        target.url + "/api/v1/signals",
+                        content=body,
+                        headers={"content-type": "application/x-ndjson"},
+                    )
                 except httpx.HTTPError:
                     reply = None
                 if reply is not None and reply.status_code == 200:

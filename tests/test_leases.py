@@ -17,9 +17,12 @@ from tests.helpers import T0, wait_until
 def _waiting_on_a_lock(url: str) -> bool:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
-        n = conn.execute(sa.text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock'")).scalar_one()
+        n = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            )
+        ).scalar_one()
     engine.dispose()
     return n > 0
 
@@ -40,8 +43,20 @@ def state_url(request, tmp_path) -> str:
 
 
 def _incident(n: int) -> tuple[Incident, TimelineEvent]:
-    return (Incident(f"inc-{n}", Status.INITIAL_DETECTION, Severity.HIGH, "errors", ["api"],
-                     "api", T0, T0, T0), TimelineEvent(T0, "detected", "seen"))
+    return (
+        Incident(
+            f"inc-{n}",
+            Status.INITIAL_DETECTION,
+            Severity.HIGH,
+            "errors",
+            ["api"],
+            "api",
+            T0,
+            T0,
+            T0,
+        ),
+        TimelineEvent(T0, "detected", "seen"),
+    )
 
 
 def test_one_holder_until_expiry_then_a_new_token(state_url) -> None:
@@ -94,8 +109,11 @@ def test_takeover_waits_for_the_old_holders_open_transaction(postgres_url) -> No
         conn.execute(sa.text("CREATE TABLE IF NOT EXISTS probe (n int)"))
         conn.execute(sa.text("INSERT INTO probe VALUES (1)"))  # fence checked, row share-locked
         clock.now += timedelta(seconds=11)
-        taker = threading.Thread(target=lambda: events.append(
-            f"taken:{leases.acquire('responder', 'replica-b', 10).token}"))
+        taker = threading.Thread(
+            target=lambda: events.append(
+                f"taken:{leases.acquire('responder', 'replica-b', 10).token}"
+            )
+        )
         taker.start()
         wait_until(lambda: _waiting_on_a_lock(postgres_url), what="the takeover to wait")
         assert events == []
@@ -105,17 +123,19 @@ def test_takeover_waits_for_the_old_holders_open_transaction(postgres_url) -> No
     incidents.close()
 
 
-def test_detection_checks_every_minute_and_resumes_where_the_last_holder_stopped(
-        state_url) -> None:
+def test_detection_checks_every_minute_and_resumes_where_the_last_holder_stopped(state_url) -> None:
     from oasis.runtime.detection import CHECKS_PER_PASS, check_times
 
     minute = timedelta(minutes=1)
     assert check_times(None, None, T0 + 5 * minute + timedelta(seconds=20)) == [T0 + 5 * minute]
-    assert check_times(T0, None, T0 + 3 * minute) == [T0 + minute, T0 + 2 * minute,
-                                                       T0 + 3 * minute]
+    assert check_times(T0, None, T0 + 3 * minute) == [T0 + minute, T0 + 2 * minute, T0 + 3 * minute]
     # far behind: a bounded number of checks, spread evenly, the newest minute last
-    assert check_times(T0, None, T0 + 40 * minute) == [T0 + 10 * minute, T0 + 20 * minute,
-                                                        T0 + 30 * minute, T0 + 40 * minute]
+    assert check_times(T0, None, T0 + 40 * minute) == [
+        T0 + 10 * minute,
+        T0 + 20 * minute,
+        T0 + 30 * minute,
+        T0 + 40 * minute,
+    ]
     # a new holder starts at its predecessor's last minute (baselines are read back from
     # there), then goes on up to now
     resumed = check_times(None, T0, T0 + 2 * minute)

@@ -22,8 +22,15 @@ def _records(n_minutes: int = 5, tag: str = "") -> list:
         for i in range(12):
             docs.append(log(m + i / 12, "checkout", "INFO", f"served order {m * 100 + i}"))
         for i in range(m):
-            docs.append(log(m + i / 10, "checkout", "ERROR", f"payment {i} timed out after "
-                            f"{30 + i} ms", error_type="Timeout"))
+            docs.append(
+                log(
+                    m + i / 10,
+                    "checkout",
+                    "ERROR",
+                    f"payment {i} timed out after {30 + i} ms",
+                    error_type="Timeout",
+                )
+            )
         docs.append(log(m + 0.5, "payments", "WARN", "slow disk", host="db1"))
         for i in range(6):
             docs.append(metric(m + i / 6, 100.0 + 10 * i + m, "checkout"))
@@ -48,19 +55,22 @@ def test_aggregates_answer_like_the_embedded_store(pg_store, tmp_path) -> None:
     start, end = T0, T0 + timedelta(minutes=5)
     for by in ("level", "error_type"):
         assert pg_store.log_counts(start, end, by=by) == duck.log_counts(start, end, by=by)
-    assert (pg_store.log_counts(start, end, bucket_seconds=300, errors_only=True)
-            == duck.log_counts(start, end, bucket_seconds=300, errors_only=True))
+    assert pg_store.log_counts(start, end, bucket_seconds=300, errors_only=True) == duck.log_counts(
+        start, end, bucket_seconds=300, errors_only=True
+    )
     for bucket in (60, 300):
         got = pg_store.metric_stats(start, end, bucket_seconds=bucket)
         want = duck.metric_stats(start, end, bucket_seconds=bucket)
         assert [(m.bucket, m.count, m.min, m.max) for m in got] == [
-            (m.bucket, m.count, m.min, m.max) for m in want]
+            (m.bucket, m.count, m.min, m.max) for m in want
+        ]
         for g, w in zip(got, want, strict=True):
             assert g.mean == pytest.approx(w.mean)
             assert (g.p50, g.p90, g.p99) == pytest.approx((w.p50, w.p90, w.p99))
     assert pg_store.deployments(start, end) == duck.deployments(start, end)
     assert [(s.service, s.logs, s.metrics, s.current_version) for s in pg_store.services()] == [
-        (s.service, s.logs, s.metrics, s.current_version) for s in duck.services()]
+        (s.service, s.logs, s.metrics, s.current_version) for s in duck.services()
+    ]
     assert pg_store.latest_timestamp() == duck.latest_timestamp()
     duck.close()
 
@@ -88,7 +98,7 @@ def test_ids_are_counted_once_across_concurrent_writers(postgres_url) -> None:
 
     def push(store: PostgresSignalStore) -> None:
         for k in range(0, 400, 50):  # every writer sends every record
-            results.append(store.append(records[k:k + 50]))
+            results.append(store.append(records[k : k + 50]))
 
     threads = [threading.Thread(target=push, args=(s,)) for s in stores]
     for t in threads:
@@ -106,13 +116,14 @@ def test_retention_drops_old_minutes(pg_store) -> None:
     pg_store.append(_records())
     result = pg_store.apply_retention(T0 + timedelta(days=14, minutes=3))
     assert result.logs > 0 and result.metrics == 18
-    assert all(c.bucket >= T0 + timedelta(minutes=3)
-               for c in pg_store.log_counts(T0, T0 + timedelta(hours=1)))
+    assert all(
+        c.bucket >= T0 + timedelta(minutes=3)
+        for c in pg_store.log_counts(T0, T0 + timedelta(hours=1))
+    )
 
 
 def test_a_line_with_a_nul_character_is_kept(pg_store) -> None:
-    result = pg_store.append([parse_record(log(0, "api", "ERROR", "bad\x00byte",
-                                               id="nul\x00id"))])
+    result = pg_store.append([parse_record(log(0, "api", "ERROR", "bad\x00byte", id="nul\x00id"))])
     assert result.accepted == 1
     [line] = pg_store.sample_logs(T0, T0 + timedelta(minutes=1))
     assert line.message == "bad\ufffdbyte"

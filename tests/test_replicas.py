@@ -71,9 +71,9 @@ class HeldRollback:
         self._first_done.set()
 
 
-def _takeover(cluster: Cluster, name: str, before: tuple[str, int], killed_at: float
-              ) -> float:
+def _takeover(cluster: Cluster, name: str, before: tuple[str, int], killed_at: float) -> float:
     """Seconds from the kill until another replica holds `name` with a newer token."""
+
     def taken() -> bool:
         now = cluster.lease(name)
         return now is not None and now[1] > before[1] and now[0] != before[0]
@@ -83,24 +83,42 @@ def _takeover(cluster: Cluster, name: str, before: tuple[str, int], killed_at: f
 
 
 @pytest.mark.timeout(900)
-def test_three_replicas_lose_nothing_and_do_nothing_twice(postgres_url: str,
-                                                          tmp_path: Path) -> None:
-    sim = simulate("bad_deploy", hours=2, seed=3, start=START, onset=80,
-                   config=GeneratorConfig(ids=True), background_deploys=False)
+def test_three_replicas_lose_nothing_and_do_nothing_twice(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    sim = simulate(
+        "bad_deploy",
+        hours=2,
+        seed=3,
+        start=START,
+        onset=80,
+        config=GeneratorConfig(ids=True),
+        background_deploys=False,
+    )
     records = list(sim.records())  # the fleet now runs the bad release
     held = HeldRollback(sim.fleet)
     mail = MailCatcher(tmp_path / "mail", port=free_smtp_port()).start()
     with serving(held.app) as control:
-        cluster = Cluster(tmp_path / "cluster", postgres_url, {
-            "detect": {"check_interval_seconds": 0.5},
-            "respond": {"interval_seconds": 0.5, "action_lease_seconds": 2},
-            "server": {"lease_seconds": LEASE_SECONDS},
-            "notify": {"recipients": ["oncall@example.com"], "dispatch_interval_seconds": 0.5,
-                       "smtp": {"host": "127.0.0.1", "port": mail.port, "security": "none"}},
-            "remediate": {"executors": [{"type": "fleet", "name": "sim", "url": control,
-                                         "kinds": ["rollback"]}]},
-            "approve": {"auto_approve": []},
-        })
+        cluster = Cluster(
+            tmp_path / "cluster",
+            postgres_url,
+            {
+                "detect": {"check_interval_seconds": 0.5},
+                "respond": {"interval_seconds": 0.5, "action_lease_seconds": 2},
+                "server": {"lease_seconds": LEASE_SECONDS},
+                "notify": {
+                    "recipients": ["oncall@example.com"],
+                    "dispatch_interval_seconds": 0.5,
+                    "smtp": {"host": "127.0.0.1", "port": mail.port, "security": "none"},
+                },
+                "remediate": {
+                    "executors": [
+                        {"type": "fleet", "name": "sim", "url": control, "kinds": ["rollback"]}
+                    ]
+                },
+                "approve": {"auto_approve": []},
+            },
+        )
         try:
             assert "to revision" in cluster.upgrade()
             cluster.start(3)
@@ -126,9 +144,12 @@ def _run(cluster: Cluster, records: list[dict], held: HeldRollback) -> dict[str,
 
     def kill_monitor_mid_push(n: int) -> None:
         if n == half:  # the pushes go on while it dies and its loops move
-            threading.Thread(target=lambda: failovers.__setitem__(
-                "monitor", _takeover(cluster, "monitor", before, cluster.kill(monitor))),
-                daemon=True).start()
+            threading.Thread(
+                target=lambda: failovers.__setitem__(
+                    "monitor", _takeover(cluster, "monitor", before, cluster.kill(monitor))
+                ),
+                daemon=True,
+            ).start()
 
     pushed = push(cluster, records, after_batch=kill_monitor_mid_push)
     assert len(pushed.by_replica) == 3  # every replica took pushes
@@ -153,8 +174,10 @@ def _run(cluster: Cluster, records: list[dict], held: HeldRollback) -> dict[str,
     [incident] = wait_until(waiting_for_approval, 240, what="the incident to ask approval")
     detail = api.get(live[1].url + f"/api/v1/incidents/{incident['id']}").json()
     [rollback] = [a for a in detail["actions"] if a["kind"] == "rollback"]
-    approved = api.post(live[1].url + f"/api/v1/incidents/{incident['id']}/actions/"
-                        f"{rollback['id']}/approve", json={"actor": "alice"})
+    approved = api.post(
+        live[1].url + f"/api/v1/incidents/{incident['id']}/actions/{rollback['id']}/approve",
+        json={"actor": "alice"},
+    )
     assert approved.status_code == 200, approved.text
 
     assert held.started.wait(120), "the rollback never reached the fleet"
@@ -173,13 +196,15 @@ def _run(cluster: Cluster, records: list[dict], held: HeldRollback) -> dict[str,
     action = wait_until(succeeded, 180, what="the rollback to finish on another replica")
     assert action["attempts"] == 2 and held.calls == 2  # re-issued, carried out once
     assert [(a.action, a.service) for a in held.fleet.actions()] == [
-        ("rollback", "checkout-service")]
+        ("rollback", "checkout-service")
+    ]
     assert held.fleet.state("checkout-service").version == "2.4.1"
 
     every = api.get(survivor.url + "/api/v1/incidents").json()
     assert [i["id"] for i in every] == [incident["id"]]  # opened once, by one monitor
-    wait_until(lambda: _outbox_settled(cluster.state_url), 120,
-               what="the outbox to send everything")
+    wait_until(
+        lambda: _outbox_settled(cluster.state_url), 120, what="the outbox to send everything"
+    )
     api.close()
     return failovers
 
@@ -187,8 +212,12 @@ def _run(cluster: Cluster, records: list[dict], held: HeldRollback) -> dict[str,
 def _outbox_settled(url: str) -> bool:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
-        open_ = conn.execute(sa.text("SELECT count(*) FROM notification_deliveries WHERE "
-                                     "status IN ('pending', 'sending')")).scalar_one()
+        open_ = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM notification_deliveries WHERE "
+                "status IN ('pending', 'sending')"
+            )
+        ).scalar_one()
     engine.dispose()
     return open_ == 0
 
@@ -196,9 +225,12 @@ def _outbox_settled(url: str) -> bool:
 def _check_mail(mail: MailCatcher, url: str) -> None:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
-        sent = conn.execute(sa.text(
-            "SELECT notification_id, kind, status FROM notification_deliveries "
-            "WHERE channel = 'email'")).all()
+        sent = conn.execute(
+            sa.text(
+                "SELECT notification_id, kind, status FROM notification_deliveries "
+                "WHERE channel = 'email'"
+            )
+        ).all()
     engine.dispose()
     assert {status for _, _, status in sent} == {"sent"}
     assert {"incident_summary", "approval_request"} <= {kind for _, kind, _ in sent}

@@ -45,10 +45,13 @@ def test_a_database_from_before_migrations_is_stamped_and_kept(tmp_path: Path) -
 
 
 @pytest.mark.postgres
-def test_a_replica_refuses_a_schema_that_is_not_its_own(postgres_url: str,
-                                                        tmp_path: Path) -> None:
-    env = {"OASIS_STATE_URL": postgres_url, "OASIS_DATA_DIR": str(tmp_path / "data"),
-           "OASIS_STORE__BACKEND": "postgres", "OASIS_KNOWLEDGE__EMBEDDER": "none"}
+def test_a_replica_refuses_a_schema_that_is_not_its_own(postgres_url: str, tmp_path: Path) -> None:
+    env = {
+        "OASIS_STATE_URL": postgres_url,
+        "OASIS_DATA_DIR": str(tmp_path / "data"),
+        "OASIS_STORE__BACKEND": "postgres",
+        "OASIS_KNOWLEDGE__EMBEDDER": "none",
+    }
     runner = CliRunner()
     refused = runner.invoke(app, ["serve", "--port", "9"], env=env)
     said = " ".join(refused.output.split())  # as printed, unwrapped
@@ -62,11 +65,9 @@ def test_a_replica_refuses_a_schema_that_is_not_its_own(postgres_url: str,
     assert runner.invoke(app, ["db", "status"], env=env).exit_code == 0
 
     engine = sa.create_engine(postgres_url)
-    for stamped, says in (("0001", "older than this OASIS"),
-                          ("ffff0042", "newer than this OASIS")):
+    for stamped, says in (("0001", "older than this OASIS"), ("ffff0042", "newer than this OASIS")):
         with engine.begin() as conn:
-            conn.execute(sa.text("UPDATE alembic_version SET version_num = :v"),
-                         {"v": stamped})
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = :v"), {"v": stamped})
         with pytest.raises(schema.SchemaMismatch, match=says):
             schema.check(engine)
         assert runner.invoke(app, ["db", "status"], env=env).exit_code == 1
@@ -84,8 +85,9 @@ def test_migrations_make_the_tables_the_code_makes(postgres_url: str) -> None:
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), _code_tables())
     # Only alembic's own bookkeeping table is not the code's.
-    assert [d for d in diff if not (d[0] == "remove_table"
-                                    and d[1].name == "alembic_version")] == []
+    assert [
+        d for d in diff if not (d[0] == "remove_table" and d[1].name == "alembic_version")
+    ] == []
     engine.dispose()
 
 
@@ -105,10 +107,20 @@ def _code_tables() -> sa.MetaData:
     import oasis.triage.tickets
     import oasis.web.chat_store
 
-    owners = [oasis.approve.links, oasis.audit.tables, oasis.auth.users, oasis.incidents.store,
-              oasis.leases, oasis.notify.outbox, oasis.respond.actions, oasis.slack.threads,
-              oasis.store.postgres_tables, oasis.triage.events, oasis.triage.tickets,
-              oasis.web.chat_store]
+    owners = [
+        oasis.approve.links,
+        oasis.audit.tables,
+        oasis.auth.users,
+        oasis.incidents.store,
+        oasis.leases,
+        oasis.notify.outbox,
+        oasis.respond.actions,
+        oasis.slack.threads,
+        oasis.store.postgres_tables,
+        oasis.triage.events,
+        oasis.triage.tickets,
+        oasis.web.chat_store,
+    ]
     combined = sa.MetaData()
     for metadata in [o.metadata for o in owners] + [oasis.state._metadata]:
         for table in metadata.tables.values():

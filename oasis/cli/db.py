@@ -14,8 +14,9 @@ from oasis.cli.app import app, console, fail, settings_from
 from oasis.leases import LeaseStore
 from oasis.state import state_engine
 
-db_app = typer.Typer(help="The state database's schema: upgrade it, or show where it is.",
-                     no_args_is_help=True)
+db_app = typer.Typer(
+    help="The state database's schema: upgrade it, or show where it is.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 
 
@@ -51,8 +52,10 @@ def status(ctx: typer.Context) -> None:
         console.print(f"database revision: {found or 'none'}; this OASIS expects: {wanted}")
         if found == wanted:
             for name, lease in sorted(LeaseStore(engine, create=False).holders().items()):
-                console.print(f"lease {name}: {lease['holder']} (token {lease['token']}, "
-                              f"until {lease['expires_at']:%Y-%m-%dT%H:%M:%SZ})")
+                console.print(
+                    f"lease {name}: {lease['holder']} (token {lease['token']}, "
+                    f"until {lease['expires_at']:%Y-%m-%dT%H:%M:%SZ})"
+                )
     except sa.exc.SQLAlchemyError as exc:
         raise fail(f"the state database failed: {getattr(exc, 'orig', None) or exc}") from None
     finally:

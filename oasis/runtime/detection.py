@@ -34,8 +34,7 @@ MINUTE = timedelta(minutes=1)
 LEASE = "monitor"
 
 
-def check_times(cursor: datetime | None, resume: datetime | None,
-                now: datetime) -> list[datetime]:
+def check_times(cursor: datetime | None, resume: datetime | None, now: datetime) -> list[datetime]:
     """The check times of one pass, the last always `now`'s minute: the minutes after
     `cursor` (at most `CHECKS_PER_PASS`, spread evenly); without a cursor, from `resume`
     (where the lease's last holder stopped), or else just `now`."""
@@ -53,8 +52,7 @@ def check_times(cursor: datetime | None, resume: datetime | None,
     return first + [cursor + MINUTE * round(new * (k + 1) / count) for k in range(count)]
 
 
-def monitor_pass(services: Services, fresh: bool = False,
-                 leader: Leadership | None = None) -> None:
+def monitor_pass(services: Services, fresh: bool = False, leader: Leadership | None = None) -> None:
     """Detection checks up to the signals' clock. `fresh`: the lease was just taken, so
     open incidents are re-read and checking resumes where the last holder stopped."""
     monitor = services.monitor
@@ -67,8 +65,9 @@ def monitor_pass(services: Services, fresh: bool = False,
     if now is None:
         return
     lease = leader.held.get(LEASE) if leader is not None else None
-    resume = (leader.leases.progress(LEASE)
-              if leader is not None and monitor.cursor is None else None)
+    resume = (
+        leader.leases.progress(LEASE) if leader is not None and monitor.cursor is None else None
+    )
     for at in check_times(monitor.cursor, resume, now):
         started = time.monotonic()
         try:

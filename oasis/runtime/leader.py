@@ -43,8 +43,9 @@ class Leadership:
         previous = self.held.get(name)
         fresh = previous is None or previous.token != lease.token
         if fresh:
-            log.info("this replica (%s) now runs %s (lease token %d)", self.holder, name,
-                     lease.token)
+            log.info(
+                "this replica (%s) now runs %s (lease token %d)", self.holder, name, lease.token
+            )
         self.held[name] = lease
         with self._heartbeat(name), fenced(lease):
             step(fresh)

@@ -26,11 +26,26 @@ SCRIPTS = Path(__file__).parent
 FIRST = "0001"
 # Tables of the first revision; any of them without a revision stamp means a database made
 # on start by an OASIS from before migrations (or by a command such as `oasis users add`).
-FIRST_TABLES = frozenset({
-    "actions", "approval_link_uses", "audit_head", "audit_records", "auth_api_keys",
-    "auth_users", "chat_conversations", "chat_messages", "incident_events", "incidents",
-    "leases", "notification_deliveries", "oasis_secrets", "ops_events", "slack_threads",
-    "triage_tickets"})
+FIRST_TABLES = frozenset(
+    {
+        "actions",
+        "approval_link_uses",
+        "audit_head",
+        "audit_records",
+        "auth_api_keys",
+        "auth_users",
+        "chat_conversations",
+        "chat_messages",
+        "incident_events",
+        "incidents",
+        "leases",
+        "notification_deliveries",
+        "oasis_secrets",
+        "ops_events",
+        "slack_threads",
+        "triage_tickets",
+    }
+)
 LOCK_KEY = 0x0A51_5C4E  # pg_advisory_xact_lock: one upgrade at a time per database
 
 
@@ -82,16 +97,22 @@ def check(engine: Engine) -> None:
         return
     where = engine.url.render_as_string(hide_password=True)
     if found is None:
-        raise SchemaMismatch(f"the state database {where} has no OASIS schema yet (revision "
-                             f"{wanted} expected): run `oasis db upgrade` once, then start "
-                             "the replicas")
+        raise SchemaMismatch(
+            f"the state database {where} has no OASIS schema yet (revision "
+            f"{wanted} expected): run `oasis db upgrade` once, then start "
+            "the replicas"
+        )
     known = {s.revision for s in ScriptDirectory.from_config(_config()).walk_revisions()}
     if found not in known:
-        raise SchemaMismatch(f"the state database {where} is at schema revision {found}, "
-                             f"newer than this OASIS (which expects {wanted}): upgrade OASIS "
-                             "on this replica before starting it")
-    raise SchemaMismatch(f"the state database {where} is at schema revision {found}, older "
-                         f"than this OASIS (which expects {wanted}): run `oasis db upgrade`")
+        raise SchemaMismatch(
+            f"the state database {where} is at schema revision {found}, "
+            f"newer than this OASIS (which expects {wanted}): upgrade OASIS "
+            "on this replica before starting it"
+        )
+    raise SchemaMismatch(
+        f"the state database {where} is at schema revision {found}, older "
+        f"than this OASIS (which expects {wanted}): run `oasis db upgrade`"
+    )
 
 
 def prepare(engine: Engine) -> None:

@@ -38,81 +38,24 @@ from oasis.store.base import (
     ServiceSummary,
 )
 from oasis.store.batch import SignalBatch
-from oasis.store.postgres_tables import (
-    METRIC_SAMPLES,
-    TIMED_TABLES,
-    Rows,
-    batch_rows,
-    metadata,
-)
+from oasis.store.postgres_tables import TIMED_TABLES, UPSERTS, Rows, batch_rows, metadata
 
 READ_REPEAT = 1000  # most copies of one template's example line per minute in read_logs
 _ERRORS = tuple(lvl.value for lvl in ERROR_LEVELS)
 _RETRY = Backoff(0.05, 1.0, jitter=0.5)
 
-_UPSERTS = {
-    "log_minutes": """
-        INSERT INTO signal_log_minutes (minute, service, level, error_type, count)
-        VALUES (%(minute)s, %(service)s, %(level)s, %(error_type)s, %(count)s)
-        ON CONFLICT (minute, service, level, error_type)
-        DO UPDATE SET count = signal_log_minutes.count + excluded.count""",
-    "metric_minutes": f"""
-        INSERT INTO signal_metric_minutes AS m (minute, service, name, count, total, lo, hi,
-                                                samples)
-        VALUES (%(minute)s, %(service)s, %(name)s, %(count)s, %(total)s, %(lo)s, %(hi)s,
-                %(samples)s)
-        ON CONFLICT (minute, service, name) DO UPDATE SET
-            count = m.count + excluded.count, total = m.total + excluded.total,
-            lo = least(m.lo, excluded.lo), hi = greatest(m.hi, excluded.hi),
-            samples = CASE WHEN cardinality(m.samples) >= {METRIC_SAMPLES} THEN m.samples
-                           ELSE (m.samples || excluded.samples)[1:{METRIC_SAMPLES}] END""",
-    "templates": """
-        INSERT INTO signal_log_templates AS t (minute, service, level, fingerprint, count, ts,
-            message, error_type, host, trace_id, span_id, attributes, record_id)
-        VALUES (%(minute)s, %(service)s, %(level)s, md5(%(template)s), %(count)s, %(ts)s,
-            %(message)s, %(error_type)s, %(host)s, %(trace_id)s, %(span_id)s, %(attributes)s,
-            %(record_id)s)
-        ON CONFLICT (minute, service, level, fingerprint) DO UPDATE SET
-            count = t.count + excluded.count,
-            ts = greatest(t.ts, excluded.ts),
-            message = CASE WHEN excluded.ts >= t.ts THEN excluded.message ELSE t.message END,
-            error_type = CASE WHEN excluded.ts >= t.ts THEN excluded.error_type
-                              ELSE t.error_type END,
-            host = CASE WHEN excluded.ts >= t.ts THEN excluded.host ELSE t.host END,
-            trace_id = CASE WHEN excluded.ts >= t.ts THEN excluded.trace_id ELSE t.trace_id END,
-            span_id = CASE WHEN excluded.ts >= t.ts THEN excluded.span_id ELSE t.span_id END,
-            attributes = CASE WHEN excluded.ts >= t.ts THEN excluded.attributes
-                              ELSE t.attributes END,
-            record_id = CASE WHEN excluded.ts >= t.ts THEN excluded.record_id
-                             ELSE t.record_id END""",
-    "deployments": """
-        INSERT INTO signal_deployments (id, ts, service, version, previous_version, author,
-                                        description, attributes)
-        VALUES (%(id)s, %(ts)s, %(service)s, %(version)s, %(previous_version)s, %(author)s,
-                %(description)s, %(attributes)s)""",
-    "services": """
-        INSERT INTO signal_services AS s (service, logs, metrics, deployments, first_seen,
-            last_seen, last_signal, current_version, version_at)
-        VALUES (%(service)s, %(logs)s, %(metrics)s, %(deployments)s, %(first_seen)s,
-            %(last_seen)s, %(last_signal)s, %(current_version)s, %(version_at)s)
-        ON CONFLICT (service) DO UPDATE SET
-            logs = s.logs + excluded.logs, metrics = s.metrics + excluded.metrics,
-            deployments = s.deployments + excluded.deployments,
-            first_seen = least(s.first_seen, excluded.first_seen),
-            last_seen = greatest(s.last_seen, excluded.last_seen),
-            last_signal = greatest(s.last_signal, excluded.last_signal),
-            current_version = CASE WHEN excluded.version_at IS NOT NULL AND
-                (s.version_at IS NULL OR excluded.version_at >= s.version_at)
-                THEN excluded.current_version ELSE s.current_version END,
-            version_at = greatest(s.version_at, excluded.version_at)""",
-}
-
 
 class PostgresSignalStore:
     """`SignalStore` over aggregates in a PostgreSQL database several processes share."""
 
-    def __init__(self, url: str, *, retention_days: float = 14.0,
-                 create_tables: bool = True, pool_size: int = 5) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        retention_days: float = 14.0,
+        create_tables: bool = True,
+        pool_size: int = 5,
+    ) -> None:
         self.url = url
         self.retention = timedelta(days=retention_days) if retention_days > 0 else None
         self.engine = sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size)
@@ -128,8 +71,12 @@ class PostgresSignalStore:
     def append_batch(self, batch: SignalBatch) -> AppendResult:
         if not len(batch):
             return AppendResult(accepted=0, duplicates=0)
-        tried = with_retries(lambda: self._append_once(batch), attempts=5, backoff=_RETRY,
-                             retry_on=(sa.exc.OperationalError,))
+        tried = with_retries(
+            lambda: self._append_once(batch),
+            attempts=5,
+            backoff=_RETRY,
+            retry_on=(sa.exc.OperationalError,),
+        )
         if not tried.ok:
             assert tried.error is not None
             raise tried.error
@@ -138,12 +85,12 @@ class PostgresSignalStore:
 
     def _append_once(self, batch: SignalBatch) -> AppendResult:
         with self.engine.begin() as conn:
-            tables, duplicates = _drop_known_ids(conn, {
-                name: _without_nul(t) for name, t in batch.tables.items()})
+            tables, duplicates = _drop_known_ids(
+                conn, {name: _without_nul(t) for name, t in batch.tables.items()}
+            )
             rows = batch_rows(tables)
-            for name in ("log_minutes", "metric_minutes", "templates", "deployments",
-                         "services"):
-                _execute_many(conn, _UPSERTS[name], getattr(rows, name))
+            for name in ("log_minutes", "metric_minutes", "templates", "deployments", "services"):
+                _execute_many(conn, UPSERTS[name], getattr(rows, name))
         accepted = sum(t.num_rows for t in tables.values())
         return AppendResult(accepted=accepted, duplicates=duplicates)
 
@@ -154,41 +101,59 @@ class PostgresSignalStore:
         for e in edges:
             key = (_naive(e.bucket).replace(second=0, microsecond=0), e.caller, e.callee)
             summed[key] = summed.get(key, 0) + e.calls
-        rows = [{"minute": m, "caller": a, "callee": b, "calls": n}
-                for (m, a, b), n in sorted(summed.items())]
+        rows = [
+            {"minute": m, "caller": a, "callee": b, "calls": n}
+            for (m, a, b), n in sorted(summed.items())
+        ]
         with self.engine.begin() as conn:
             conn.exec_driver_sql(
                 "INSERT INTO signal_call_edges (minute, caller, callee, calls) VALUES "
                 "(%(minute)s, %(caller)s, %(callee)s, %(calls)s) ON CONFLICT "
                 "(minute, caller, callee) DO UPDATE SET calls = signal_call_edges.calls + "
-                "excluded.calls", rows)
+                "excluded.calls",
+                rows,
+            )
 
     def apply_retention(self, now: datetime) -> RetentionResult:
         if self.retention is None:
-            return RetentionResult(cutoff=datetime.min.replace(tzinfo=UTC), logs=0, metrics=0,
-                                   deployments=0)
+            return RetentionResult(
+                cutoff=datetime.min.replace(tzinfo=UTC), logs=0, metrics=0, deployments=0
+            )
         cutoff = now - self.retention
         at = _naive(cutoff)
         with self.engine.begin() as conn:
             logs = conn.exec_driver_sql(
                 "WITH d AS (DELETE FROM signal_log_minutes WHERE minute < %s RETURNING count)"
-                " SELECT coalesce(sum(count), 0) FROM d", (at,)).scalar_one()
+                " SELECT coalesce(sum(count), 0) FROM d",
+                (at,),
+            ).scalar_one()
             metrics = conn.exec_driver_sql(
                 "WITH d AS (DELETE FROM signal_metric_minutes WHERE minute < %s RETURNING "
-                "count) SELECT coalesce(sum(count), 0) FROM d", (at,)).scalar_one()
+                "count) SELECT coalesce(sum(count), 0) FROM d",
+                (at,),
+            ).scalar_one()
             for table in TIMED_TABLES[2:]:
                 conn.exec_driver_sql(f"DELETE FROM {table} WHERE minute < %s", (at,))
             deployments = conn.exec_driver_sql(
-                "DELETE FROM signal_deployments WHERE ts < %s", (at,)).rowcount
+                "DELETE FROM signal_deployments WHERE ts < %s", (at,)
+            ).rowcount
             conn.exec_driver_sql("DELETE FROM signal_ids WHERE ts < %s", (at,))
-        return RetentionResult(cutoff=cutoff, logs=int(logs), metrics=int(metrics),
-                               deployments=deployments)
+        return RetentionResult(
+            cutoff=cutoff, logs=int(logs), metrics=int(metrics), deployments=deployments
+        )
 
     # --- reading -----------------------------------------------------------
 
-    def log_counts(self, start: datetime, end: datetime, *, bucket_seconds: int = 60,
-                   by: LogGroup = "level", service: str | None = None,
-                   errors_only: bool = False) -> list[LogCount]:
+    def log_counts(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        bucket_seconds: int = 60,
+        by: LogGroup = "level",
+        service: str | None = None,
+        errors_only: bool = False,
+    ) -> list[LogCount]:
         if by not in ("level", "error_type"):
             raise ValueError(f"cannot group log counts by {by!r}")
         where, params = _window("minute", start, end, service)
@@ -201,8 +166,15 @@ class PostgresSignalStore:
                   GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
         return [LogCount(_aware(b), s, k, int(n)) for b, s, k, n in self._query(sql, params)]
 
-    def metric_stats(self, start: datetime, end: datetime, *, bucket_seconds: int = 60,
-                     service: str | None = None, name: str | None = None) -> list[MetricStats]:
+    def metric_stats(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        bucket_seconds: int = 60,
+        service: str | None = None,
+        name: str | None = None,
+    ) -> list[MetricStats]:
         where, params = _window("minute", start, end, service)
         if name is not None:
             where += " AND name = %(name)s"
@@ -217,11 +189,20 @@ class PostgresSignalStore:
                     FROM r, unnest(r.samples) AS v GROUP BY 1, 2, 3)
             SELECT agg.b, agg.service, agg.name, agg.c, agg.t / agg.c, agg.lo, agg.hi, pct.q
             FROM agg JOIN pct USING (b, service, name) ORDER BY 1, 2, 3"""
-        return [MetricStats(_aware(b), s, n, int(c), mean, lo, hi, q[0], q[1], q[2])
-                for b, s, n, c, mean, lo, hi, q in self._query(sql, params)]
+        return [
+            MetricStats(_aware(b), s, n, int(c), mean, lo, hi, q[0], q[1], q[2])
+            for b, s, n, c, mean, lo, hi, q in self._query(sql, params)
+        ]
 
-    def sample_logs(self, start: datetime, end: datetime, *, service: str | None = None,
-                    errors_only: bool = False, limit: int = 20) -> list[LogRecord]:
+    def sample_logs(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        service: str | None = None,
+        errors_only: bool = False,
+        limit: int = 20,
+    ) -> list[LogRecord]:
         where, params = _window("minute", start, end, service)
         if errors_only:
             where += " AND level = ANY(%(errors)s)"
@@ -230,9 +211,14 @@ class PostgresSignalStore:
                   ORDER BY ts DESC LIMIT {int(limit)}"""
         return [_line(r) for r in self._query(sql, params)]
 
-    def read_logs(self, start: datetime, end: datetime, *,
-                  levels: Sequence[Level] | None = None,
-                  limit: int = 100_000) -> list[LogRecord]:
+    def read_logs(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        levels: Sequence[Level] | None = None,
+        limit: int = 100_000,
+    ) -> list[LogRecord]:
         where, params = _window("minute", start, end, None)
         if levels:
             where += " AND level = ANY(%(levels)s)"
@@ -252,25 +238,32 @@ class PostgresSignalStore:
         rows = self._query("SELECT max(last_signal) FROM signal_services", {})
         return _aware(rows[0][0]) if rows and rows[0][0] is not None else None
 
-    def deployments(self, start: datetime, end: datetime, *,
-                    service: str | None = None) -> list[DeploymentRecord]:
+    def deployments(
+        self, start: datetime, end: datetime, *, service: str | None = None
+    ) -> list[DeploymentRecord]:
         where, params = _window("ts", start, end, service)
         sql = f"""SELECT ts, service, version, previous_version, author, description,
                          attributes, id FROM signal_deployments WHERE {where} ORDER BY ts, seq"""
-        return [DeploymentRecord(_aware(ts), svc, ver, prev, author, desc, _attrs(attrs), rid)
-                for ts, svc, ver, prev, author, desc, attrs, rid in self._query(sql, params)]
+        return [
+            DeploymentRecord(_aware(ts), svc, ver, prev, author, desc, _attrs(attrs), rid)
+            for ts, svc, ver, prev, author, desc, attrs, rid in self._query(sql, params)
+        ]
 
     def services(self) -> list[ServiceSummary]:
         sql = """SELECT service, logs, metrics, deployments, first_seen, last_seen,
                         current_version FROM signal_services ORDER BY service"""
-        return [ServiceSummary(s, int(lg), int(m), int(d), _aware(a), _aware(b), v)
-                for s, lg, m, d, a, b, v in self._query(sql, {})]
+        return [
+            ServiceSummary(s, int(lg), int(m), int(d), _aware(a), _aware(b), v)
+            for s, lg, m, d, a, b, v in self._query(sql, {})
+        ]
 
     def count(self, table: str) -> int:
         """Records counted in `logs`, `metrics` or `deployments` (tests and benchmarks)."""
-        sql = {"logs": "SELECT coalesce(sum(count), 0) FROM signal_log_minutes",
-               "metrics": "SELECT coalesce(sum(count), 0) FROM signal_metric_minutes",
-               "deployments": "SELECT count(*) FROM signal_deployments"}.get(table)
+        sql = {
+            "logs": "SELECT coalesce(sum(count), 0) FROM signal_log_minutes",
+            "metrics": "SELECT coalesce(sum(count), 0) FROM signal_metric_minutes",
+            "deployments": "SELECT count(*) FROM signal_deployments",
+        }.get(table)
         if sql is None:
             raise ValueError(f"no table {table!r}")
         return int(self._query(sql, {})[0][0])
@@ -285,18 +278,17 @@ class PostgresSignalStore:
 
 # --- helpers -----------------------------------------------------------------
 
-_LINE = ("ts, service, level, message, error_type, host, trace_id, span_id, attributes, "
-         "record_id")
+_LINE = "ts, service, level, message, error_type, host, trace_id, span_id, attributes, record_id"
 
 
 def _line(row: tuple[Any, ...]) -> LogRecord:
     ts, svc, level, msg, et, host, trace, span, attrs, rid = row
-    return LogRecord(_aware(ts), svc, Level(level), msg, et, host, trace, span, _attrs(attrs),
-                     rid)
+    return LogRecord(_aware(ts), svc, Level(level), msg, et, host, trace, span, _attrs(attrs), rid)
 
 
-def _drop_known_ids(conn: Connection, tables: dict[str, pa.Table]
-                    ) -> tuple[dict[str, pa.Table], int]:
+def _drop_known_ids(
+    conn: Connection, tables: dict[str, pa.Table]
+) -> tuple[dict[str, pa.Table], int]:
     """Claim the batch's ids; keep only rows whose id is new (or absent), once each."""
     ids: list[str] = []
     stamps: list[datetime] = []
@@ -306,9 +298,14 @@ def _drop_known_ids(conn: Connection, tables: dict[str, pa.Table]
         stamps += with_id.column("ts").to_pylist()
     if not ids:
         return tables, 0
-    fresh = {r[0] for r in conn.exec_driver_sql(
-        "INSERT INTO signal_ids (id, ts) SELECT * FROM unnest(%s::text[], %s::timestamp[]) "
-        "ON CONFLICT DO NOTHING RETURNING id", (ids, stamps)).all()}
+    fresh = {
+        r[0]
+        for r in conn.exec_driver_sql(
+            "INSERT INTO signal_ids (id, ts) SELECT * FROM unnest(%s::text[], %s::timestamp[]) "
+            "ON CONFLICT DO NOTHING RETURNING id",
+            (ids, stamps),
+        ).all()
+    }
     kept, duplicates = {}, 0
     for name, table in tables.items():
         mask = []
@@ -327,8 +324,9 @@ def _without_nul(table: pa.Table) -> pa.Table:
     (as an unreadable byte would), instead of failing the whole batch."""
     for i, f in enumerate(table.schema):
         if pa.types.is_string(f.type):
-            table = table.set_column(i, f.name, pc.replace_substring(table.column(i), "\x00",
-                                                                     "\ufffd"))
+            table = table.set_column(
+                i, f.name, pc.replace_substring(table.column(i), "\x00", "\ufffd")
+            )
     return table
 
 
@@ -336,14 +334,12 @@ def _execute_many(conn: Connection, sql: str, columns: dict[str, list[Any]]) -> 
     if not columns or not next(iter(columns.values())):
         return
     names = list(columns)
-    rows = [dict(zip(names, values, strict=True))
-            for values in zip(*columns.values(), strict=True)]
+    rows = [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
     conn.exec_driver_sql(sql, rows)
 
 
 def _bucket(seconds: int) -> str:
-    return (f"date_bin(interval '{int(seconds)} seconds', minute, "
-            "timestamp '1970-01-01')")
+    return f"date_bin(interval '{int(seconds)} seconds', minute, timestamp '1970-01-01')"
 
 
 def _naive(ts: datetime) -> datetime:
@@ -356,8 +352,9 @@ def _aware(ts: datetime) -> datetime:
     return ts.replace(tzinfo=UTC)
 
 
-def _window(column: str, start: datetime, end: datetime, service: str | None
-            ) -> tuple[str, dict[str, Any]]:
+def _window(
+    column: str, start: datetime, end: datetime, service: str | None
+) -> tuple[str, dict[str, Any]]:
     if column == "minute":  # a window starting mid-minute includes that minute
         start = start.replace(second=0, microsecond=0)
     where = f"{column} >= %(start)s AND {column} < %(end)s"

@@ -39,7 +39,10 @@ def _problems(services: Services) -> list[str]:
 async def readyz(request: Request, services: ServicesDep) -> JSONResponse:
     problems = await run_in_threadpool(_problems, services)
     loops = getattr(request.app.state, "loops", None)
-    body = {"status": "not ready" if problems else "ready", "problems": problems,
-            "replica": loops.leader.holder if loops else None,
-            "runs": sorted(loops.leader.held) if loops else []}
+    body = {
+        "status": "not ready" if problems else "ready",
+        "problems": problems,
+        "replica": loops.leader.holder if loops else None,
+        "runs": sorted(loops.leader.held) if loops else [],
+    }
     return JSONResponse(body, status_code=503 if problems else 200)
