@@ -14,10 +14,11 @@ from starlette.routing import Route, WebSocketRoute
 from oasis.api import create_app
 from oasis.config import Settings
 
-# Public on purpose: health, approval links (the signed token is the credential), the API
-# description, the login page itself.
+# Public on purpose: health and readiness (load balancers probe them), approval links (the
+# signed token is the credential), the API description, the login page itself.
 PUBLIC = {
-    ("GET", "/healthz"), ("GET", "/approve/{token}"), ("POST", "/approve/{token}"),
+    ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/approve/{token}"),
+    ("POST", "/approve/{token}"),
     ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"), ("GET", "/login"), ("POST", "/login"), ("GET", "/logout"),
 }
