@@ -47,7 +47,11 @@ class _Section(BaseModel):
 
 
 class StoreSettings(_Section):
-    backend: Literal["duckdb"] = Field("duckdb", description="Signal store engine.")
+    backend: Literal["duckdb", "postgres"] = Field(
+        "duckdb", description="Signal store engine: `duckdb` (embedded, one process) or "
+        "`postgres` (per-minute aggregates that several replicas share; docs/production.md).")
+    url: str | None = Field(
+        None, description="SQLAlchemy URL of the `postgres` signal store [default: state_url]")
     retention_days: float = Field(
         14.0, ge=0, description="Signals older than this are deleted; 0 keeps everything."
     )
@@ -87,6 +91,10 @@ class ServerSettings(_Section):
     retention_interval_seconds: float = Field(
         3600.0, gt=0, description="How often the server applies the retention period."
     )
+    lease_seconds: float = Field(
+        20.0, ge=0.3, le=600, description="How long a replica's hold on a loop (monitor, "
+        "responder, dispatcher, retention) lasts unless renewed; when it dies, another "
+        "replica takes the loop over within lease_seconds * 4/3 (docs/production.md).")
 
 
 class Settings(BaseSettings):
@@ -124,6 +132,11 @@ class Settings(BaseSettings):
     @property
     def signal_store_path(self) -> Path:
         return self.data_dir / "signals.duckdb"
+
+    @property
+    def signal_store_url(self) -> str | None:
+        """Where the `postgres` signal store lives: `store.url`, else the state database."""
+        return self.store.url or self.state_url
 
     @property
     def incident_db_url(self) -> str:

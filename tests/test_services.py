@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from oasis.api import create_app
 from oasis.config import Settings
 from oasis.notify.catcher import MailCatcher, free_port
-from oasis.runtime.loops import dispatch_pass, respond_pass, start_loops
+from oasis.runtime.loops import dispatch_pass, leadership, respond_pass, start_loops
 from oasis.runtime.services import open_services
 from oasis.store import DuckDBSignalStore
 from oasis.triage.parse import parse_event
@@ -101,10 +101,12 @@ def test_the_responder_pass_needs_its_lease(tmp_path: Path) -> None:
     try:
         ticks: list[datetime] = []
         services.responder.tick = ticks.append  # type: ignore[method-assign]
-        assert services.incidents.acquire_lease("responder", "another-process", 60)
-        respond_pass(services, "this-process", 60)
+        here, there = leadership(services), leadership(services)
+        there.holder = "another-process"
+        assert there.run("responder", lambda _fresh: None)
+        assert not here.run("responder", lambda _fresh: respond_pass(services))
         assert ticks == []  # the other process responds on this database
-        respond_pass(services, "another-process", 60)
+        assert there.run("responder", lambda _fresh: respond_pass(services))
         assert len(ticks) == 1
     finally:
         services.close()

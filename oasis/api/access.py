@@ -12,6 +12,7 @@ Route = tuple[str, str]  # (method, route path as declared)
 PUBLIC: frozenset[Route] = frozenset(
     {
         ("GET", "/healthz"),
+        ("GET", "/readyz"),
         ("GET", "/approve/{token}"),
         ("POST", "/approve/{token}"),
         ("GET", "/openapi.json"),

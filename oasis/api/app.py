@@ -23,6 +23,7 @@ from oasis.api.routes import (
     links,
     otlp,
     pagerduty,
+    ready,
     services,
     signals,
 )
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
         opened = open_services(settings, store=store, monitor=monitor)
         publish(app, opened)
         loops = start_loops(opened)
+        app.state.loops = loops  # /readyz shows which loops this replica runs
         try:
             yield
         finally:
@@ -72,6 +74,7 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
     app.state.push_routes = access.PUSH
     signed_in = [Depends(current_principal)]
     app.include_router(health.router)
+    app.include_router(ready.router)
     app.include_router(health.metrics_router, dependencies=signed_in)
     app.include_router(signals.router, dependencies=signed_in)
     app.include_router(otlp.router, dependencies=signed_in)

@@ -9,6 +9,7 @@ import uvicorn
 
 from oasis.api import create_app
 from oasis.cli.app import app, console, fail, settings_from
+from oasis.runtime.services import check_schema
 from oasis.store import StoreLockedError, open_signal_store
 
 
@@ -20,6 +21,9 @@ def serve(
 ) -> None:
     """Run the OASIS service (API, OpenAPI at /openapi.json, docs at /docs)."""
     settings = settings_from(ctx)
+    if settings.state_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    check_schema(settings.incident_db_url)  # a SchemaMismatch exits 2 with what to do
     try:
         store = open_signal_store(settings)
     except StoreLockedError as exc:

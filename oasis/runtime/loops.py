@@ -6,10 +6,14 @@
   by whoever holds the `responder` lease;
 - **dispatcher** (always): sends the notification outbox's due deliveries every
   `notify.dispatch_interval_seconds` (default: the responder's interval), whichever flow
-  queued them. No lease: deliveries are claimed row by row, so two dispatchers sharing a
-  database never send the same row;
+  queued them, by whoever holds the `dispatcher` lease (deliveries are claimed row by row
+  as well, so even two dispatchers would not send one row twice);
 - **retention** (always): the signal store's retention every
-  `server.retention_interval_seconds`.
+  `server.retention_interval_seconds`, by whoever holds the `retention` lease.
+
+Leases (`oasis.runtime.leader`, `oasis.leases`) are fenced: a replica that lost one
+cannot commit under it. Standbys ask for a lease every third of `server.lease_seconds`,
+so a dead holder's loops resume on another replica within `lease_seconds * 4/3`.
 
 The triage queue is not here: it is a worker thread of its own, opened and closed with the
 triage side (`oasis.triage.flow.EventQueue`).
@@ -33,9 +37,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from oasis.audit import AuditKeys, anchor
-from oasis.monitor.monitor import signals_now
+from oasis.leases import LeaseStore
+from oasis.runtime.detection import monitor_pass
+from oasis.runtime.leader import Leadership
 from oasis.runtime.services import Services
-from oasis.sources import SourceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -45,40 +50,17 @@ def holder_id(services: Services) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{id(services)}"
 
 
-def monitor_pass(services: Services, holder: str, ttl: float) -> None:
-    """One detection check, if this process holds the `monitor` lease."""
-    if services.monitor is None:
-        return
-    if not services.incidents.acquire_lease("monitor", holder, ttl):
-        return  # another process runs detection on this database
-    # Detection runs on the signals' own clock: a minute is checked once data from a later
-    # minute has arrived (plus a short settle for stragglers). Backfilled history therefore
-    # flows through in order, and a simulator running at N x real time is followed.
-    # Records older than the last checked minute are stored but not re-checked.
-    now = signals_now(services.signals)
-    if now is None:
-        return
-    started = time.monotonic()
-    try:
-        changed = services.monitor.check(now)
-    except SourceUnavailable as exc:  # the same minutes are read again next pass
-        services.metrics.cycle_failures.inc()
-        log.warning("detection waits for a source: %s", exc)
-        return
-    except Exception:
-        services.metrics.cycle_failures.inc()
-        raise
-    services.metrics.cycle.observe(time.monotonic() - started)
-    for incident in changed:
-        log.info("incident %s %s: %s", incident.id, incident.status, incident.title)
+def leadership(services: Services) -> Leadership:
+    """This replica's claim on the loops' leases, in the state database."""
+    return Leadership(LeaseStore(services.incidents.engine), holder_id(services),
+                      services.settings.server.lease_seconds)
 
 
-def respond_pass(services: Services, holder: str, ttl: float) -> None:
-    """One response pass, if this process holds the `responder` lease."""
-    # One responder per shared database proposes and verifies; actions and deliveries are
-    # claimed row by row, so even two would not double-run them.
-    if services.incidents.acquire_lease("responder", holder, ttl):
-        services.responder.tick(services.clock())
+def respond_pass(services: Services) -> None:
+    """One response pass (run by the `responder` lease's holder)."""
+    # Actions and deliveries are also claimed row by row, so even two would not
+    # double-run them.
+    services.responder.tick(services.clock())
 
 
 def dispatch_pass(services: Services) -> int:
@@ -117,6 +99,7 @@ class Loops:
     tasks: list[asyncio.Task]
     stopping: asyncio.Event
     services: Services
+    leader: Leadership
 
     async def stop(self, timeout: float = 20.0) -> None:
         """Stop after the passes under way (waiting up to `timeout`), so nothing runs
@@ -134,44 +117,68 @@ class Loops:
             await asyncio.to_thread(otlp_flush_pass, self.services, force=True)
         except Exception:
             log.exception("storing the last OTLP span counts failed")
+        await asyncio.to_thread(self.leader.release_all)
 
 
 def start_loops(services: Services) -> Loops:
     """Start the loops on the running event loop: retention and the dispatcher always,
-    the monitor and the responder when the services have a monitor."""
-    settings, holder = services.settings, holder_id(services)
+    the monitor and the responder when the services have a monitor; the leased ones run
+    only while this replica holds their lease."""
+    settings = services.settings
+    leader = leadership(services)
     stopping = asyncio.Event()
-    runs: list[tuple[str, float, Callable[[], object]]] = [
-        ("retention pass", settings.server.retention_interval_seconds,
-         lambda: retention_pass(services)),
-        ("notification dispatch", dispatch_interval(services),
-         lambda: dispatch_pass(services)),
-        ("OTLP span counts", settings.otlp.flush_interval_seconds,
-         lambda: otlp_flush_pass(services)),
+    # (what, interval, lease or None, step(fresh))
+    runs: list[tuple[str, float, str | None, Callable[[bool], object]]] = [
+        ("retention pass", settings.server.retention_interval_seconds, "retention",
+         lambda _fresh: retention_pass(services)),
+        ("notification dispatch", dispatch_interval(services), "dispatcher",
+         lambda _fresh: dispatch_pass(services)),
+        ("OTLP span counts", settings.otlp.flush_interval_seconds, None,
+         lambda _fresh: otlp_flush_pass(services)),
     ]
     if settings.audit.anchor_interval_seconds > 0:
-        runs.append(("audit anchor", settings.audit.anchor_interval_seconds,
-                     lambda: anchor_pass(services)))
+        runs.append(("audit anchor", settings.audit.anchor_interval_seconds, None,
+                     lambda _fresh: anchor_pass(services)))
     if services.monitor is not None:
-        check = settings.detect.check_interval_seconds
-        respond = settings.respond.interval_seconds
         runs += [
-            ("detection check", check,
-             lambda: monitor_pass(services, holder, max(30.0, 3 * check))),
-            ("response pass", respond,
-             lambda: respond_pass(services, f"{holder}:respond", max(15.0, 5 * respond))),
+            ("detection check", settings.detect.check_interval_seconds, "monitor",
+             lambda fresh: monitor_pass(services, fresh, leader)),
+            ("response pass", settings.respond.interval_seconds, "responder",
+             lambda _fresh: respond_pass(services)),
         ]
-    tasks = [asyncio.create_task(_every(interval, step, what, stopping), name=what)
-             for what, interval, step in runs]
-    return Loops(tasks, stopping, services)
+    tasks = [asyncio.create_task(_every(interval, _leased(leader, lease, interval, step),
+                                        what, stopping,
+                                        min(interval, leader.poll_seconds) if lease
+                                        else interval), name=what)
+             for what, interval, lease, step in runs]
+    return Loops(tasks, stopping, services, leader)
+
+
+def _leased(leader: Leadership, lease: str | None, interval: float,
+            step: Callable[[bool], object]) -> Callable[[], object]:
+    """`step` as a loop body: unleased, every time; leased, when this replica holds the
+    lease and either just took it or `interval` has passed since its last run."""
+    if lease is None:
+        return lambda: step(False)
+    last = [float("-inf")]
+
+    def body() -> None:
+        def due(fresh: bool) -> None:
+            if fresh or time.monotonic() - last[0] >= interval:
+                last[0] = time.monotonic()
+                step(fresh)
+
+        leader.run(lease, due)
+
+    return body
 
 
 async def _every(interval: float, step: Callable[[], object], what: str,
-                 stopping: asyncio.Event) -> None:
+                 stopping: asyncio.Event, poll: float | None = None) -> None:
     while not stopping.is_set():
         try:
             await asyncio.to_thread(step)
         except Exception:  # one failed pass must not stop the next
             log.exception("%s failed", what)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), interval)
+            await asyncio.wait_for(stopping.wait(), poll or interval)

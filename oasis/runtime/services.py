@@ -31,7 +31,9 @@ from oasis.respond.responder import Responder
 from oasis.runtime.metrics import SelfMetrics
 from oasis.runtime.response import ResponseKit, build_response
 from oasis.runtime.triage import TriageKit, build_triage
+from oasis.schema import prepare
 from oasis.sources import FederatedSignals, open_sources
+from oasis.state import state_engine
 from oasis.store import SignalStore, open_signal_store
 from oasis.triage.act import OheroAct
 
@@ -110,16 +112,27 @@ class Services:
         self._closing.close()
 
 
+def check_schema(url: str) -> None:
+    """Before any store creates a table: upgrade the embedded database, or refuse to run
+    on a shared one whose schema revision is not this code's (`oasis.schema.prepare`)."""
+    engine = state_engine(url)
+    try:
+        prepare(engine)
+    finally:
+        engine.dispose()
+
+
 def open_services(settings: Settings, *, store: SignalStore | None = None,
                   monitor: bool = True) -> Services:
     """Open everything from `settings`; `store` is used (and left open) when given. With
     `monitor`, the detection monitor is built too (the loops run it). If anything fails
     to open, what was opened before it is closed again."""
     with contextlib.ExitStack() as closing:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        check_schema(settings.incident_db_url)
         if store is None:
             store = open_signal_store(settings)
             closing.callback(store.close)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
         incidents = IncidentStore(settings.incident_db_url)
         closing.callback(incidents.close)
         auth = AuthContext.open(settings.auth, incidents.engine,

@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import Protocol
 
+from oasis.signals.errors import InvalidInput
 from oasis.store.base import (
     AppendResult,
     LogCount,
@@ -15,11 +16,16 @@ from oasis.store.batch import SignalBatch
 from oasis.store.duckdb_store import DuckDBSignalStore, StoreLockedError
 
 
+class StoreConfigError(InvalidInput, ValueError):
+    """The signal store settings cannot work (e.g. `postgres` without a PostgreSQL URL)."""
+
+
 class _StoreSection(Protocol):
     @property
     def retention_days(self) -> float: ...
     @property
     def memory_limit_mb(self) -> float: ...
+    def backend(self) -> str: ...
 
 
 class StoreConfig(Protocol):
@@ -30,10 +36,23 @@ class StoreConfig(Protocol):
     def signal_store_path(self) -> Path: ...
     @property
     def store(self) -> _StoreSection: ...
+    @property
+    def signal_store_url(self) -> str | None: ...
 
 
 def open_signal_store(settings: StoreConfig, path: Path | None = None) -> SignalStore:
-    """The store the settings name, at its file under the data dir unless `path` is given."""
+    """The store the settings name: the embedded DuckDB file under the data dir (or at
+    `path`), or, with `store.backend: postgres`, the shared aggregates in PostgreSQL."""
+    if settings.store.backend == "postgres" and path is None:
+        url = settings.signal_store_url
+        if not url or not url.startswith("postgresql"):
+            raise StoreConfigError("store.backend: postgres needs a PostgreSQL store.url or "
+                                   "state_url (postgresql+psycopg://user@host/db)")
+        from oasis.store.postgres_store import PostgresSignalStore
+
+        # Its tables come from `oasis db upgrade` (oasis.schema), not from opening it.
+        return PostgresSignalStore(url, retention_days=settings.store.retention_days,
+                                   create_tables=False)
     return DuckDBSignalStore(
         path or settings.signal_store_path, retention_days=settings.store.retention_days,
         memory_limit_mb=settings.store.memory_limit_mb,
@@ -50,6 +69,7 @@ __all__ = [
     "SignalBatch",
     "SignalStore",
     "StoreConfig",
+    "StoreConfigError",
     "StoreLockedError",
     "open_signal_store",
 ]

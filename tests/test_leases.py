@@ -1,0 +1,154 @@
+"""Leases: one holder at a time, takeover only after expiry, and a holder that lost its
+lease cannot commit (fencing), on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from oasis.incidents import Incident, IncidentStore, Severity, Status, TimelineEvent
+from oasis.leases import LeaseLost, LeaseStore, fenced
+from tests.helpers import T0, wait_until
+
+
+def _waiting_on_a_lock(url: str) -> bool:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        n = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            )
+        ).scalar_one()
+    engine.dispose()
+    return n > 0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def state_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def _incident(n: int) -> tuple[Incident, TimelineEvent]:
+    return (
+        Incident(
+            f"inc-{n}",
+            Status.INITIAL_DETECTION,
+            Severity.HIGH,
+            "errors",
+            ["api"],
+            "api",
+            T0,
+            T0,
+            T0,
+        ),
+        TimelineEvent(T0, "detected", "seen"),
+    )
+
+
+def test_one_holder_until_expiry_then_a_new_token(state_url) -> None:
+    incidents = IncidentStore(state_url)
+    clock = Clock()
+    leases = LeaseStore(incidents.engine, clock=clock)
+    a = leases.acquire("monitor", "replica-a", 20)
+    assert a is not None and a.token == 1
+    assert leases.acquire("monitor", "replica-b", 20) is None
+    clock.now += timedelta(seconds=19)
+    renewed = leases.acquire("monitor", "replica-a", 20)  # renewing keeps the token
+    assert renewed is not None and renewed.token == 1
+    clock.now += timedelta(seconds=20)
+    assert leases.acquire("monitor", "replica-b", 20) is None  # exactly at expiry: not yet
+    clock.now += timedelta(milliseconds=1)
+    b = leases.acquire("monitor", "replica-b", 20)
+    assert b is not None and b.token == 2
+    assert leases.acquire("monitor", "replica-a", 20) is None
+    incidents.close()
+
+
+def test_a_replica_that_lost_its_lease_cannot_commit(state_url) -> None:
+    incidents = IncidentStore(state_url)
+    clock = Clock()
+    leases = LeaseStore(incidents.engine, clock=clock)
+    a = leases.acquire("monitor", "replica-a", 10)
+    with fenced(a):
+        incidents.create(*_incident(1))  # still ours: committed
+    clock.now += timedelta(seconds=11)
+    b = leases.acquire("monitor", "replica-b", 10)
+    assert b is not None
+    with fenced(a), pytest.raises(LeaseLost, match="taken over by replica-b"):
+        incidents.create(*_incident(2))
+    with fenced(b):
+        incidents.create(*_incident(3))
+    assert sorted(i.id for i in incidents.list()) == ["inc-1", "inc-3"]
+    incidents.close()
+
+
+@pytest.mark.postgres
+def test_takeover_waits_for_the_old_holders_open_transaction(postgres_url) -> None:
+    """The fence check locks the lease row: a takeover during the old holder's transaction
+    waits for its commit, so no commit of the old holder lands after the new token."""
+    incidents = IncidentStore(postgres_url)
+    clock = Clock()
+    leases = LeaseStore(incidents.engine, clock=clock)
+    a = leases.acquire("responder", "replica-a", 10)
+    events: list[str] = []
+    with fenced(a), incidents.engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS probe (n int)"))
+        conn.execute(sa.text("INSERT INTO probe VALUES (1)"))  # fence checked, row share-locked
+        clock.now += timedelta(seconds=11)
+        taker = threading.Thread(
+            target=lambda: events.append(
+                f"taken:{leases.acquire('responder', 'replica-b', 10).token}"
+            )
+        )
+        taker.start()
+        wait_until(lambda: _waiting_on_a_lock(postgres_url), what="the takeover to wait")
+        assert events == []
+        events.append("committed")
+    taker.join(30)
+    assert events == ["committed", "taken:2"]
+    incidents.close()
+
+
+def test_detection_checks_every_minute_and_resumes_where_the_last_holder_stopped(state_url) -> None:
+    from oasis.runtime.detection import CHECKS_PER_PASS, check_times
+
+    minute = timedelta(minutes=1)
+    assert check_times(None, None, T0 + 5 * minute + timedelta(seconds=20)) == [T0 + 5 * minute]
+    assert check_times(T0, None, T0 + 3 * minute) == [T0 + minute, T0 + 2 * minute, T0 + 3 * minute]
+    # far behind: a bounded number of checks, spread evenly, the newest minute last
+    assert check_times(T0, None, T0 + 40 * minute) == [
+        T0 + 10 * minute,
+        T0 + 20 * minute,
+        T0 + 30 * minute,
+        T0 + 40 * minute,
+    ]
+    # a new holder starts at its predecessor's last minute (baselines are read back from
+    # there), then goes on up to now
+    resumed = check_times(None, T0, T0 + 2 * minute)
+    assert resumed == [T0, T0 + minute, T0 + 2 * minute]
+    assert len(check_times(None, T0, T0 + 99 * minute)) == CHECKS_PER_PASS
+
+    incidents = IncidentStore(state_url)
+    clock = Clock()
+    leases = LeaseStore(incidents.engine, clock=clock)
+    a = leases.acquire("monitor", "replica-a", 10)
+    assert leases.record_progress(a, T0 + 7 * minute)
+    clock.now += timedelta(seconds=11)
+    assert leases.acquire("monitor", "replica-b", 10) is not None
+    assert not leases.record_progress(a, T0 + 8 * minute)  # a lost it: nothing written
+    assert leases.progress("monitor") == T0 + 7 * minute
+    incidents.close()
