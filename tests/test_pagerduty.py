@@ -6,7 +6,7 @@ list with one bad event, and change events kept for incident analysis."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -225,12 +225,14 @@ def test_a_list_with_one_bad_event_keeps_the_others(client: TestClient) -> None:
 
 
 def test_change_events_are_kept_as_deployments_for_incident_analysis(client: TestClient) -> None:
+    # Recent: ingest refuses records older than retention, and change events are records.
+    when = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
     change = {
         "routing_key": KEY,
         "payload": {
             "summary": "checkout 2.4.1 deployed",
             "source": "github-actions",
-            "timestamp": "2024-03-01T11:40:00Z",
+            "timestamp": when.isoformat().replace("+00:00", "Z"),
             "custom_details": {"service": "checkout", "version": "2.4.1", "author": "dana"},
         },
         "links": [{"href": "https://github.com/shop/checkout/pull/7", "text": "PR"}],
@@ -239,7 +241,7 @@ def test_change_events_are_kept_as_deployments_for_incident_analysis(client: Tes
     assert response.status_code == 202
     assert response.json() == {"status": "success", "message": "Change event processed"}
     store = client.app.state.store
-    found = store.deployments(datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC))
+    found = store.deployments(when - timedelta(minutes=1), when + timedelta(minutes=1))
     assert [(d.service, d.version, d.author) for d in found] == [("checkout", "2.4.1", "dana")]
     assert found[0].description == "checkout 2.4.1 deployed"
     bad = client.post(
