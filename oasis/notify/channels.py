@@ -8,6 +8,7 @@ can recover, a refused login or an address the relay rejects (5xx) cannot.
 from __future__ import annotations
 
 import json
+import re
 import smtplib
 import ssl
 from email.headerregistry import Address
@@ -67,6 +68,12 @@ class EmailChannel:
             msg["X-OASIS-Kind"] = n.kind
             if n.incident_id:
                 msg["X-OASIS-Incident"] = n.incident_id
+            if n.thread:
+                # Every message about one incident (or ticket) answers the same root id, so
+                # mail clients show them as one conversation, whichever arrives first.
+                root = f"<{_id_part(n.thread)}@{self._domain()}>"
+                msg["In-Reply-To"] = root
+                msg["References"] = root
         except ValueError as exc:  # a line break or malformed address in a header
             raise DeliveryError(f"cannot build the email: {exc}", retryable=False) from None
         msg.set_content(n.text)
@@ -140,6 +147,11 @@ class EmailChannel:
 
     def _where(self) -> str:
         return f"{self.settings.host}:{self.settings.port}"
+
+
+def _id_part(value: str) -> str:
+    """`value` as the left part of a Message-ID (RFC 5322 dot-atom text)."""
+    return re.sub(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]", "-", value).strip(".") or "oasis"
 
 
 def _smtp_error(exc: smtplib.SMTPResponseException) -> DeliveryError:

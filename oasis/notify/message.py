@@ -40,6 +40,15 @@ class Notification:
     payload: dict[str, Any]
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
+    @property
+    def thread(self) -> str | None:
+        """What this message is about (`incident-<id>`, `ticket-<id>`): mail about the same
+        thing is threaded together by its In-Reply-To / References."""
+        named = self.payload.get("thread")
+        if isinstance(named, str) and named:
+            return named
+        return f"incident-{self.incident_id}" if self.incident_id else None
+
 
 def build_notification(kind: str, context: dict[str, Any], recipients: Sequence[str],
                        incident_id: str | None = None) -> Notification:
@@ -52,7 +61,17 @@ def build_notification(kind: str, context: dict[str, Any], recipients: Sequence[
                      subject=rendered.subject, text=rendered.text, html=rendered.html,
                      recipients=list(recipients), payload={})
     n.payload = _payload(n, context)
+    n.payload["thread"] = _thread(incident_id, context)
     return n
+
+
+def _thread(incident_id: str | None, context: dict[str, Any]) -> str | None:
+    if incident_id:
+        return f"incident-{incident_id}"
+    ticket = context.get("ticket")
+    if isinstance(ticket, dict) and ticket.get("id"):
+        return f"ticket-{ticket['id']}"
+    return None
 
 
 def _payload(n: Notification, context: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from starlette.background import BackgroundTask
 
 from oasis.auth import Principal, Role
 from oasis.triage.tickets import NEXT_STATUS
-from oasis.web.render import forbidden, page, viewer
+from oasis.web.render import forbidden, page, problem, viewer
 
 router = APIRouter(include_in_schema=False)
 Who = Annotated[Principal, Depends(viewer)]
@@ -32,13 +32,41 @@ def _triage_problem(request: Request) -> str:
 
 @router.get("/events", response_class=HTMLResponse)
 async def events_page(request: Request, who: Who,
-                      verdict: Annotated[str, Query(max_length=40)] = "") -> Response:
+                      verdict: Annotated[str, Query(max_length=40)] = "",
+                      key: Annotated[str, Query(max_length=512)] = "") -> Response:
+    """All events, or with `key` one event and its tickets (the page messages link to)."""
     kit = request.app.state.triage
     if kit is None:
         return page(request, "unconfigured.html", principal=who, title="Events",
                     reason=_triage_problem(request))
+    if key:
+        return await _event_page(request, who, key)
     found = await run_in_threadpool(kit.events.list, verdict=verdict or None, limit=LIMIT)
     return page(request, "events.html", principal=who, events=found, verdict=verdict)
+
+
+async def _event_page(request: Request, who: Principal, key: str) -> Response:
+    kit = request.app.state.triage
+    record = await run_in_threadpool(kit.events.get, key)
+    if record is None:
+        return problem(request, who, 404, "No such event", f"there is no event {key!r}")
+    tickets = await run_in_threadpool(kit.tickets.for_event, key)
+    return page(request, "event.html", principal=who, record=record, tickets=tickets)
+
+
+@router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
+async def ticket_page(request: Request, ticket_id: str, who: Who) -> Response:
+    """One ticket: what to do, its event, its history and the moves open to it."""
+    kit = request.app.state.triage
+    if kit is None:
+        return page(request, "unconfigured.html", principal=who, title="Tickets",
+                    reason=_triage_problem(request))
+    ticket = await run_in_threadpool(kit.tickets.get, ticket_id[:100])
+    if ticket is None:
+        return problem(request, who, 404, "No such ticket", f"there is no ticket {ticket_id!r}")
+    record = await run_in_threadpool(kit.events.get, ticket.event_key)
+    return page(request, "ticket.html", principal=who, t=ticket, record=record,
+                moves=NEXT_STATUS.get(ticket.status, ()))
 
 
 @router.get("/tickets", response_class=HTMLResponse)
