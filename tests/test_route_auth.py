@@ -18,7 +18,7 @@ from oasis.config import Settings
 # description, the login page itself.
 PUBLIC = {
     ("GET", "/healthz"), ("GET", "/approve/{token}"), ("POST", "/approve/{token}"),
-    ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/openapi.json"), ("GET", "/docs"),
     ("GET", "/redoc"), ("GET", "/login"), ("POST", "/login"), ("GET", "/logout"),
 }
 

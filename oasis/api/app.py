@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 import oasis
 from oasis import web
+from oasis.api.docs import install_docs
 from oasis.api.errors import install_error_handlers
 from oasis.api.routes import (
     actions,
@@ -56,8 +57,11 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
         version=oasis.__version__,
         summary="Self-hosted AI operations agent: signals in, incidents out, humans approve.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package by install_docs, not from a CDN
+        redoc_url=None,
     )
     install_error_handlers(app)
+    install_docs(app)
     # Every API route needs credentials when auth is on (roles on top where a route
     # decides); health and approval links (their own credential) are the public ones.
     signed_in = [Depends(current_principal)]

@@ -26,8 +26,11 @@ from oasis.signals.times import parse_aware
 router = APIRouter(tags=["approval links"])
 _env = jinja2.Environment(
     loader=jinja2.FunctionLoader(
-        lambda name: resources.files("oasis.api").joinpath("templates", name).read_text()),
-    autoescape=True, undefined=jinja2.StrictUndefined)
+        lambda name: resources.files("oasis.api").joinpath("templates", name).read_text()
+    ),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
 
 
 def _page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -39,8 +42,14 @@ def _problem(exc: LinkError | DecisionError) -> HTMLResponse:
 
 
 @router.get("/approve/{token}", response_class=HTMLResponse, summary="Confirm a decision")
-async def confirm_page(token: str, request: Request, signer: SignerDep, ledger: LedgerDep,
-                       incidents: IncidentsDep, actions: ActionsDep) -> HTMLResponse:
+async def confirm_page(
+    token: str,
+    request: Request,
+    signer: SignerDep,
+    ledger: LedgerDep,
+    incidents: IncidentsDep,
+    actions: ActionsDep,
+) -> HTMLResponse:
     """The confirmation page for an approval link; nothing is decided by opening it.
 
     Once the action is decided (through this link, its twin or any other way) the page
@@ -58,19 +67,32 @@ async def confirm_page(token: str, request: Request, signer: SignerDep, ledger: 
         return _page("link_problem.html", 404, message="that action no longer exists")
     waiting = action.status is ActionStatus.PROPOSED and not used
     executor = _executor_name(request, action.spec())
-    return _page("confirm.html", 200 if waiting or not used else 409,
-                 incident=incident.to_dict(timeline=False), action=action.to_dict(),
-                 decision=claim.decision.value, executor=executor, waiting=waiting,
-                 decided=None if action.status is ActionStatus.PROPOSED else
-                 decided_sentence(action.to_dict()),
-                 expires_at=f"{claim.expires_at:%Y-%m-%d %H:%M} UTC", token=token)
+    return _page(
+        "confirm.html",
+        200 if waiting or not used else 409,
+        incident=incident.to_dict(timeline=False),
+        action=action.to_dict(),
+        decision=claim.decision.value,
+        executor=executor,
+        waiting=waiting,
+        decided=None
+        if action.status is ActionStatus.PROPOSED
+        else decided_sentence(action.to_dict()),
+        expires_at=f"{claim.expires_at:%Y-%m-%d %H:%M} UTC",
+        token=token,
+    )
 
 
 @router.post("/approve/{token}", response_class=HTMLResponse, summary="Decide")
-async def decide(token: str, name: Annotated[str, Form(min_length=1, max_length=200)],
-                 signer: SignerDep, ledger: LedgerDep, responder: ResponderDep,
-                 actions: ActionsDep,
-                 note: Annotated[str, Form(max_length=2000)] = "") -> HTMLResponse:
+async def decide(
+    token: str,
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    signer: SignerDep,
+    ledger: LedgerDep,
+    responder: ResponderDep,
+    actions: ActionsDep,
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> HTMLResponse:
     """Carry out the link's decision once, recording who confirmed it."""
     actor = f"{name.strip()} (email link)"
     try:
@@ -80,8 +102,9 @@ async def decide(token: str, name: Annotated[str, Form(min_length=1, max_length=
         return _problem(exc)
     except NotFoundError:
         return _page("link_problem.html", 404, message="that incident no longer exists")
-    return _page("decided.html", decision=claim.decision.value, actor=actor,
-                 incident_id=claim.incident_id)
+    return _page(
+        "decided.html", decision=claim.decision.value, actor=actor, incident_id=claim.incident_id
+    )
 
 
 _AFTERWARDS = {
@@ -96,8 +119,11 @@ def decided_sentence(action: dict[str, Any]) -> str:
     """`Approved by alice (email link) at 2026-11-23 09:52 UTC: "roll it back". It has run
     and succeeded.` for an action no longer waiting."""
     status = ActionStatus(action["status"])
-    verb = {ActionStatus.EXPIRED: "Expired", ActionStatus.WITHDRAWN: "Withdrawn",
-            ActionStatus.REJECTED: "Rejected"}.get(status, "Approved")
+    verb = {
+        ActionStatus.EXPIRED: "Expired",
+        ActionStatus.WITHDRAWN: "Withdrawn",
+        ActionStatus.REJECTED: "Rejected",
+    }.get(status, "Approved")
     who = f" by {action['decided_by']}" if action.get("decided_by") else ""
     when = ""
     if action.get("decided_at"):
@@ -107,8 +133,9 @@ def decided_sentence(action: dict[str, Any]) -> str:
     return f"{verb}{who}{when}{note}." + (f" {after}" if after else "")
 
 
-def _use_and_decide(claim: LinkClaim, actor: str, note: str, ledger: Any,
-                    responder: Any, actions: Any) -> None:
+def _use_and_decide(
+    claim: LinkClaim, actor: str, note: str, ledger: Any, responder: Any, actions: Any
+) -> None:
     # Checked first so a spent link cannot be burned on a decision that is no longer open.
     if ledger.was_used(claim):
         raise LinkError("this approval link was already used; each link works once", 409)
