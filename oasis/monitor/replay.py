@@ -53,8 +53,11 @@ def read_signals(paths: Iterable[str], rejected: list[tuple[str, int, str]]) -> 
 
 def replay(records: Iterable[Signal | dict],
            settings: DetectSettings | None = None,
-           inspect: Callable[[Monitor], Any] | None = None) -> ReplayResult:
+           inspect: Callable[[Monitor], Any] | None = None,
+           on_check: Callable[[int, int], None] | None = None) -> ReplayResult:
     """Run detection over `records` (parsed, or wire dicts) as the live monitor would.
+
+    `on_check(done, total)` follows the simulated clock, one call per detection check.
 
     `inspect` is called with the monitor (its stores still open) once the replay is over;
     what it returns is kept as `inspected` (the agent evals investigate from there).
@@ -74,6 +77,7 @@ def replay(records: Iterable[Signal | dict],
             result.start = floor_minute(signals[0].timestamp)
             result.end = signals[-1].timestamp
             clock = result.start + interval
+            total = int((result.end - result.start) / interval) + 1
             i = 0
             while True:
                 j = i
@@ -84,6 +88,8 @@ def replay(records: Iterable[Signal | dict],
                     i = j
                 monitor.check(clock)
                 result.checks += 1
+                if on_check is not None:
+                    on_check(result.checks, total)
                 if i >= len(signals) and clock > result.end:
                     break
                 clock += interval
