@@ -361,3 +361,5 @@ def test_each_event_and_ticket_has_a_page_of_its_own(world: TestClient) -> None:
     assert client.get("/events", params={"key": "no-such-event"}).status_code == 404
     listing = client.get("/tickets").text
     assert f'href="/tickets/{ticket.id}"' in listing
+    bogus = client.get("/events", params={"verdict": "bogus"})
+    assert bogus.status_code == 400 and "accept, discharge, reject, ask" in bogus.text

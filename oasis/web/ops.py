@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.background import BackgroundTask
 
 from oasis.auth import Principal, Role
+from oasis.triage.acknowledge import Verdict
 from oasis.triage.tickets import NEXT_STATUS
 from oasis.web.render import forbidden, page, problem, viewer
 
@@ -49,7 +50,18 @@ async def events_page(
         )
     if key:
         return await _event_page(request, who, key)
-    found = await run_in_threadpool(kit.events.list, verdict=verdict or None, limit=LIMIT)
+    known = [v.value for v in Verdict]
+    if verdict and verdict.lower() not in known:
+        return page(
+            request,
+            "events.html",
+            status=400,
+            principal=who,
+            events=[],
+            verdict=verdict,
+            error=f"unknown verdict {verdict!r}; one of {', '.join(known)}",
+        )
+    found = await run_in_threadpool(kit.events.list, verdict=verdict.lower() or None, limit=LIMIT)
     return page(request, "events.html", principal=who, events=found, verdict=verdict)
 
 
