@@ -29,6 +29,7 @@ from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from oasis.auth import Role
 from oasis.auth.users import UserStore
+from oasis.notify.catcher import parse_message, stored_files, text_of
 from oasis.state import state_engine
 from tests.browser_setup import chromium
 from tests.helpers import wait_until
@@ -54,6 +55,7 @@ class Demo:
     control_url: str
     api_key: str
     log: Path
+    mail: Path
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +121,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         users.create_user(APPROVER, Role.APPROVER, PASSWORD)
         _, key = users.create_api_key("reporter-bot", Role.RESPONDER)
         engine.dispose()
-        yield Demo(url, f"http://127.0.0.1:{control}", key, log)
+        yield Demo(url, f"http://127.0.0.1:{control}", key, log, home / "demo" / "mail")
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -374,3 +376,58 @@ def test_console_pages_from_the_navigation(demo: Demo, browser: Browser) -> None
         screenshot(page, "audit")
     finally:
         context.close()
+
+
+def _caught(demo: Demo, kind: str, what: str, containing: str = "") -> list:
+    """Every caught mail of `kind` (whose text has `containing`), once there is one."""
+    def found() -> list:
+        mails = [parse_message(p) for p in stored_files(demo.mail)]
+        return [m for m in mails if m["X-OASIS-Kind"] == kind and containing in text_of(m)]
+
+    return wait_until(found, WAIT_MS / 1000, what=what, interval=0.5)
+
+
+def _link(mail, label: str) -> str:
+    """The URL after `label:` in the mail's plain text, as a reader would click it."""
+    found = re.search(rf"^\s*{label}:\s+(http\S+)$", text_of(mail), re.MULTILINE)
+    assert found, f"no {label} link in:\n{text_of(mail)}"
+    return found.group(1)
+
+
+def test_links_in_caught_mail_open_the_console_pages(demo: Demo, browser: Browser) -> None:
+    [summary, *_] = _caught(demo, "incident_summary", "the incident summary mail")
+    incident_id = summary["X-OASIS-Incident"]
+    reported = httpx.post(
+        f"{demo.url}/api/v1/events/report", params={"wait": True},
+        headers={"Authorization": f"Bearer {demo.api_key}"}, timeout=30,
+        json={"text": "VPC peering to the payments account drops packets",
+              "reporter": "ops@example.com", "accounts": ["111122223333"], "service": "VPC"})
+    assert reported.is_success, reported.text
+    [ticket_mail, *_] = _caught(demo, "ticket", "the VPC ticket's mail", "VPC peering")
+    context = browser.new_context(base_url=demo.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        incident_link = _link(summary, "Incident")
+        assert incident_link.startswith(f"{demo.url}/incidents/{incident_id}")
+        log_in(page, incident_link)  # not signed in yet: the login form, then the page
+        expect(page).to_have_url(incident_link)
+        expect(page.locator("main h1")).to_contain_text("checkout-service")
+        expect(page.locator("main")).to_contain_text(incident_id)
+
+        ticket_link = _link(ticket_mail, "Ticket")
+        page.goto(ticket_link)
+        ticket_id = ticket_link.rsplit("/", 1)[1]
+        expect(page).to_have_url(ticket_link)
+        expect(page.locator("main h1")).to_contain_text("VPC peering")
+        expect(page.locator("main")).to_contain_text(ticket_id)
+        expect(page.locator("main")).to_contain_text("What needs doing")
+        page.goto(_link(ticket_mail, "Event page"))
+        expect(page).to_have_url(re.compile(r"/events\?key="))
+        expect(page.locator("main h1")).to_contain_text("VPC peering")
+        expect(page.locator("main table")).to_contain_text(ticket_id)
+    finally:
+        context.close()
+    # one incident's mails are one conversation in the reader's mail client
+    about_it = [parse_message(p) for p in stored_files(demo.mail)]
+    threads = {m["References"] for m in about_it if m["X-OASIS-Incident"] == incident_id}
+    assert len(threads) == 1 and f"<incident-{incident_id}@" in threads.pop()

@@ -88,8 +88,31 @@ def test_link_page_shows_the_action_and_only_the_post_decides(client: TestClient
     incident = wait_action(client, "succeeded")
     assert incident["actions"][0]["approved_by"] == "alice (email link)"
     assert [a.action for a in fleet.actions()] == ["rollback"]
+    twin = client.get(link(client, action["id"], Decision.REJECT, NOW + timedelta(hours=1)))
+    assert "<form" not in twin.text
+    assert "Approved by alice (email link) at " in twin.text
+    assert "It has run and succeeded." in twin.text
     again = client.post(url, data={"name": "mallory"})
     assert again.status_code == 409 and "already used" in again.text
+
+
+def test_after_a_decision_the_other_link_says_what_was_decided(client: TestClient,
+                                                                fleet: Fleet) -> None:
+    [action] = wait_status(client, "pending_approval")["actions"]
+    expires = NOW + timedelta(hours=1)
+    reject = link(client, action["id"], Decision.REJECT, expires)
+    approve = link(client, action["id"], Decision.APPROVE, expires)
+    assert client.post(reject, data={"name": "bob", "note": "change freeze"}).status_code == 200
+    page = client.get(approve)
+    assert page.status_code == 200 and "<form" not in page.text
+    assert 'Already decided. Rejected by bob (email link) at ' in page.text
+    assert "&#34;change freeze&#34;" in page.text or "&quot;change freeze&quot;" in page.text
+    late = client.post(approve, data={"name": "carol"})
+    assert late.status_code == 409 and "Rejected by bob (email link)" in late.text
+    used = client.get(reject)
+    assert used.status_code == 409 and "Already decided. Rejected by bob" in used.text
+    incident = client.get("/api/v1/incidents/inc-1").json()
+    assert incident["actions"][0]["status"] == "rejected" and fleet.actions() == []
 
 
 def test_tampered_and_expired_links_decide_nothing(client: TestClient, fleet: Fleet) -> None:

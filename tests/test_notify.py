@@ -247,6 +247,21 @@ def test_email_arrives_as_text_and_html_with_headers(mailbox: MailCatcher) -> No
     assert "&lt;script&gt;" in html_of(msg)
 
 
+def test_one_incidents_mails_thread_together(mailbox: MailCatcher) -> None:
+    channel = EmailChannel(SmtpSettings(port=mailbox.port))
+    kinds = ("incident_summary", "approval_request", "final_report")
+    for kind in kinds:
+        channel.send(build_notification(kind, context(kind), ["oncall@example.com"]))
+    other = context("incident_summary")
+    other["incident"]["id"] = "inc-20261123-ffff00"
+    channel.send(build_notification("incident_summary", other, ["oncall@example.com"]))
+    *same, different = mailbox.messages()
+    root = f"<incident-{INCIDENT_ID}@localhost>"
+    assert [(m["In-Reply-To"], m["References"]) for m in same] == [(root, root)] * 3
+    assert len({m["Message-ID"] for m in same}) == 3  # each mail is still its own message
+    assert different["References"] == "<incident-inc-20261123-ffff00@localhost>"
+
+
 def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization

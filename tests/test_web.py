@@ -151,6 +151,24 @@ def test_incident_page_shows_cause_change_evidence_escaped_and_actions(
     assert "/incidents/inc-1/actions/act-1/approve" in page  # local admin may decide
 
 
+def test_incident_summary_is_a_short_list(client: TestClient) -> None:
+    page = client.get("/incidents/inc-1").text
+    glance = page.split('<ul class="glance"')[1].split("</ul>")[0]
+    items = [" ".join(re.sub(r"<[^>]+>", " ", li).split())
+             for li in glance.split("<li>")[1:]]
+    assert [i.split(" ")[0] for i in items] == ["What", "Where", "Since", "Suspected",
+                                                 "Proposed"]
+    what, where, since, change, action = items
+    assert what == "What error rate 12% vs 0.5%"
+    assert where == f"Where {SERVICE} (likely cause)"
+    assert since.startswith(f"Since {ONSET:%Y-%m-%d %H:%M}Z (") and "min ago" in since
+    assert change == (f"Suspected change {SERVICE} 9.9.8 → 9.9.9, deployed 2 min before "
+                      "the onset")
+    assert action == (f"Proposed action roll back {SERVICE} to its previous version "
+                      "(risk medium, waits for approval)")
+    assert "errors after deploy" not in page  # the old one-paragraph summary is gone
+
+
 def test_chart_marks_onset_and_deployment(client: TestClient) -> None:
     page = client.get("/incidents/inc-1").text
     svg = page[page.index("<svg"):page.index("</svg>")]

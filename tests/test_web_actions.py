@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -339,3 +340,26 @@ def test_the_chat_socket_refuses_pages_of_other_sites(world: TestClient) -> None
         with world.websocket_connect("/ws/chat", headers={**key, **origin}) as ws:
             ws.send_json({"type": "ping", "id": "p1"})
             assert {m["type"] for m in (ws.receive_json(), ws.receive_json())} >= {"pong"}
+
+
+def test_each_event_and_ticket_has_a_page_of_its_own(world: TestClient) -> None:
+    event = json.loads(README_SAMPLE_1)
+    event["eventArn"] += "_pages"
+    key = send_event(world, event)["key"]
+    ticket = world.app.state.triage.tickets.for_event(key)[0]
+    client = as_user(world, "vic")
+    shown = client.get("/events", params={"key": key})
+    assert shown.status_code == 200
+    assert f'href="/tickets/{ticket.id}"' in shown.text and ticket.title in shown.text
+    assert key in shown.text
+    page = client.get(f"/tickets/{ticket.id}")
+    assert page.status_code == 200 and ticket.title in page.text
+    assert ticket.description.splitlines()[0][:40] in page.text
+    assert f"/events?key={quote(key, safe='/')}" in page.text
+    assert 'data-testid="ticket-to-acknowledged" disabled' in page.text  # a viewer
+    assert client.get("/tickets/tkt-nope").status_code == 404
+    assert client.get("/events", params={"key": "no-such-event"}).status_code == 404
+    listing = client.get("/tickets").text
+    assert f'href="/tickets/{ticket.id}"' in listing
+    bogus = client.get("/events", params={"verdict": "bogus"})
+    assert bogus.status_code == 400 and "accept, discharge, reject, ask" in bogus.text

@@ -17,7 +17,6 @@ PUBLIC: frozenset[Route] = frozenset(
         ("POST", "/approve/{token}"),
         ("GET", "/openapi.json"),
         ("GET", "/docs"),
-        ("GET", "/docs/oauth2-redirect"),
         ("GET", "/redoc"),
         ("GET", "/login"),
         ("POST", "/login"),

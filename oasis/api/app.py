@@ -13,6 +13,7 @@ import oasis
 from oasis import web
 from oasis.api import access
 from oasis.api.admission import IngestAdmission
+from oasis.api.docs import install_docs
 from oasis.api.errors import install_error_handlers
 from oasis.api.routes import (
     actions,
@@ -62,12 +63,15 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
         version=oasis.__version__,
         summary="Self-hosted AI operations agent: signals in, incidents out, humans approve.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package by install_docs, not from a CDN
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.state.admission = IngestAdmission(settings.ingest.max_concurrent_requests,
                                           settings.ingest.retry_after_seconds)
     app.add_middleware(SecurityHeaders)
     install_log_redaction()
+    install_docs(app)
     # Every API route needs credentials when auth is on (roles on top where a route
     # decides); only the routes in access.PUBLIC are open, and ingest keys may use only
     # access.PUSH (oasis.auth.deps reads the list off app.state).

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -217,8 +217,10 @@ class AuditLog:
             return verify_rows(rows(conn), read_head(conn), self.keys, anchors)
 
     # -- exporting -------------------------------------------------------------------------
-    def export_jsonl(self, out: Path | str | TextIO, since_seq: int = 0) -> int:
+    def export_jsonl(self, out: Path | str | TextIO, since_seq: int = 0,
+                     on_record: Callable[[int], None] | None = None) -> int:
         """Write records after `since_seq` as JSON lines, hashes included; returns how many.
+        `on_record(written so far)` follows the export.
 
         A path is written to a temporary file first and renamed, so it is never half written.
         """
@@ -230,13 +232,13 @@ class AuditLog:
                 raise AuditError(f"cannot write {path}: {exc.strerror}") from None
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    count = self._write_jsonl(f, since_seq)[0]
+                    count = self._write_jsonl(f, since_seq, on_record)[0]
                 os.replace(tmp, path)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
             return count
-        return self._write_jsonl(out, since_seq)[0]
+        return self._write_jsonl(out, since_seq, on_record)[0]
 
     def export_s3(self, settings: AuditSettings, since_seq: int = 0) -> str:
         """Upload records after `since_seq` as one JSONL object; returns its s3:// URI.
@@ -257,7 +259,8 @@ class AuditLog:
             return s3.upload(settings, path, key, {"prev-hash": first.prev_hash,
                                                    "last-hash": last.hash})
 
-    def _write_jsonl(self, out: TextIO, since_seq: int
+    def _write_jsonl(self, out: TextIO, since_seq: int,
+                     on_record: Callable[[int], None] | None = None,
                      ) -> tuple[int, AuditRecord | None, AuditRecord | None]:
         if since_seq < 0:
             raise ValueError("`since_seq` must be 0 or more")
@@ -268,6 +271,8 @@ class AuditLog:
                 first = first or last
                 out.write(canonical_json(last.to_dict()) + "\n")
                 count += 1
+                if on_record is not None:
+                    on_record(count)
         out.flush()
         return count, first, last
 

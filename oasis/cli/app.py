@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+import oasis
 from oasis.config import Settings, load_settings
 from oasis.signals.errors import OasisError
 
@@ -38,14 +40,31 @@ app = typer.Typer(
 )
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"oasis {oasis.__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", envvar="OASIS_CONFIG", dir_okay=False,
-                     help="YAML settings file (OASIS_* variables override it)."),
+        typer.Option(
+            "--config",
+            "-c",
+            envvar="OASIS_CONFIG",
+            dir_okay=False,
+            help="YAML settings file (OASIS_* variables override it).",
+        ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Every command reads the data dir from OASIS_DATA_DIR (or the config file)."""
     ctx.obj = config
@@ -55,6 +74,37 @@ def settings_from(ctx: typer.Context) -> Settings:
     """The settings for this invocation; a ConfigError exits 2 with the reason they are
     invalid (`_Commands`)."""
     return load_settings(ctx.find_root().obj)
+
+
+def no_data_yet(settings: Settings) -> Path | None:
+    """The SQLite state database's path when it does not exist yet (a fresh data dir),
+    else None. Commands that only read say so instead of creating the file (or the dir)."""
+    import sqlalchemy as sa
+
+    try:
+        parsed = sa.engine.make_url(settings.incident_db_url)
+    except sa.exc.ArgumentError:
+        return None  # opening it reports the bad URL
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database)
+    return None if path.exists() else path
+
+
+def nothing_stored(settings: Settings) -> str | None:
+    """`no data yet at PATH (...)` when the state database does not exist yet."""
+    missing = no_data_yet(settings)
+    if missing is None:
+        return None
+    return (
+        f"no data yet at {missing} (nothing has been stored there: start `oasis serve` "
+        "or `oasis ingest`, or point OASIS_DATA_DIR at your data)"
+    )
+
+
+def print_json(data: object) -> None:
+    """Machine-readable output on stdout: indented JSON, nothing else."""
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

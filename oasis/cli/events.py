@@ -10,25 +10,51 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from oasis.cli.app import app, console, err_console, fail, settings_from
+from oasis.cli.app import (
+    app,
+    console,
+    err_console,
+    fail,
+    nothing_stored,
+    print_json,
+    settings_from,
+)
+from oasis.signals.errors import NotFound
+from oasis.triage.acknowledge import Verdict
+from oasis.triage.tickets import TicketStatus
 
-events_app = typer.Typer(help="Operational events: import, list, show, accept, discharge.",
-                         no_args_is_help=True)
+events_app = typer.Typer(
+    help="Operational events: import, list, show, accept, discharge.", no_args_is_help=True
+)
 tickets_app = typer.Typer(help="Triage tickets: list and show.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 app.add_typer(tickets_app, name="tickets")
 
 
+class NoDataYet(NotFound):
+    """A command that only reads found a fresh data dir; the message says where (a `show`
+    lets it exit 1 with that message, a `list` prints it as an empty result)."""
+
+
+def _empty_list(message: str, as_json: bool) -> None:
+    if as_json:
+        print_json([])
+    else:
+        console.print(message, highlight=False)
+
+
 class _Kit:
     """The triage side on the configured state database, closed on exit."""
 
-    def __init__(self, ctx: typer.Context) -> None:
+    def __init__(self, ctx: typer.Context, *, reads_only: bool = False) -> None:
         from oasis.incidents import IncidentStore
         from oasis.notify import Outbox
         from oasis.runtime.response import open_audit
         from oasis.runtime.triage import build_triage
 
         settings = settings_from(ctx)
+        if reads_only and (empty := nothing_stored(settings)) is not None:
+            raise NoDataYet(empty)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = IncidentStore(settings.incident_db_url)
         self.outbox = Outbox(settings.incident_db_url, retry=settings.notify.retry)
@@ -88,19 +114,37 @@ def import_events(
     else:
         table = Table("event", "received", "verdict", "reason", "tickets")
         for r in results:
-            table.add_row(r["key"][-60:], r["received"], r["verdict"] or "-", r["reason"] or "",
-                          str(len(r["tickets_created"]) + len(r["tickets_updated"])))
+            table.add_row(
+                r["key"][-60:],
+                r["received"],
+                r["verdict"] or "-",
+                r["reason"] or "",
+                str(len(r["tickets_created"]) + len(r["tickets_updated"])),
+            )
         console.print(table)
     if bad:
         raise typer.Exit(1)
 
 
 @events_app.command("list")
-def list_events(ctx: typer.Context, verdict: str | None = None, limit: int = 50,
-                as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def list_events(
+    ctx: typer.Context,
+    verdict: Annotated[
+        Verdict | None, typer.Option(case_sensitive=False, help="Only events with this decision.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
     """Events, most recently updated first, with the decision and its reason."""
-    with _Kit(ctx) as kit:
-        found = [r.to_dict() for r in kit.events.list(verdict=verdict, limit=limit)]
+    try:
+        with _Kit(ctx, reads_only=True) as kit:
+            found = [
+                r.to_dict()
+                for r in kit.events.list(verdict=verdict.value if verdict else None, limit=limit)
+            ]
+    except NoDataYet as empty:
+        _empty_list(str(empty), as_json)
+        return
     if as_json:
         typer.echo(json.dumps(found, indent=2))
         return
@@ -113,7 +157,7 @@ def list_events(ctx: typer.Context, verdict: str | None = None, limit: int = 50,
 @events_app.command("show")
 def show_event(ctx: typer.Context, key: str) -> None:
     """One event with its decision, history and tickets, as JSON."""
-    with _Kit(ctx) as kit:
+    with _Kit(ctx, reads_only=True) as kit:
         record = kit.events.get(key)
         if record is None:
             raise fail(f"no event {key!r}", code=1)
@@ -129,48 +173,74 @@ def _decide(ctx: typer.Context, key: str, accept: bool, actor: str, note: str) -
             raise fail(f"no event {key!r}", code=1) from None
         except ValueError as exc:
             raise fail(str(exc), code=1) from None
-    console.print(f"{result.verdict}: {result.reason}; tickets created: "
-                  f"{', '.join(result.tickets_created) or 'none'}")
+    console.print(
+        f"{result.verdict}: {result.reason}; tickets created: "
+        f"{', '.join(result.tickets_created) or 'none'}"
+    )
 
 
 @events_app.command("accept")
-def accept(ctx: typer.Context, key: str,
-           actor: Annotated[str, typer.Option("--as", envvar="USER")] = "cli",
-           note: str = "") -> None:
+def accept(
+    ctx: typer.Context,
+    key: str,
+    actor: Annotated[str, typer.Option("--as", envvar="USER")] = "cli",
+    note: str = "",
+) -> None:
     """Accept an event the policy left to a person; it is triaged now."""
     _decide(ctx, key, True, actor, note)
 
 
 @events_app.command("discharge")
-def discharge(ctx: typer.Context, key: str,
-              actor: Annotated[str, typer.Option("--as", envvar="USER")] = "cli",
-              note: str = "") -> None:
+def discharge(
+    ctx: typer.Context,
+    key: str,
+    actor: Annotated[str, typer.Option("--as", envvar="USER")] = "cli",
+    note: str = "",
+) -> None:
     """Discharge an event the policy left to a person."""
     _decide(ctx, key, False, actor, note)
 
 
 @tickets_app.command("list")
-def list_tickets(ctx: typer.Context, team: str | None = None, status: str | None = None,
-                 limit: int = 50, as_json: Annotated[bool, typer.Option("--json")] = False,
-                 ) -> None:
+def list_tickets(
+    ctx: typer.Context,
+    team: Annotated[str | None, typer.Option(help="Only this team's tickets.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help=f"Only this status: {', '.join(s.value for s in TicketStatus)}."),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
     """Tickets, newest first."""
-    with _Kit(ctx) as kit:
-        found = [t.model_dump(mode="json") for t in kit.tickets.list(team=team, status=status,
-                                                                     limit=limit)]
+    try:
+        wanted = TicketStatus.parse(status) if status else None
+    except ValueError as exc:
+        raise fail(f"--status: {exc}") from None
+    try:
+        with _Kit(ctx, reads_only=True) as kit:
+            found = [
+                t.model_dump(mode="json")
+                for t in kit.tickets.list(team=team, status=wanted, limit=limit)
+            ]
+    except NoDataYet as empty:
+        _empty_list(str(empty), as_json)
+        return
     if as_json:
         typer.echo(json.dumps(found, indent=2))
         return
     table = Table("id", "team", "role", "sev", "status", "title")
     for t in found:
-        table.add_row(t["id"], t["team"], t["role"], str(t["severity"]), t["status"],
-                      t["title"][:70])
+        table.add_row(
+            t["id"], t["team"], t["role"], str(t["severity"]), t["status"], t["title"][:70]
+        )
     console.print(table if found else "no tickets")
 
 
 @tickets_app.command("show")
 def show_ticket(ctx: typer.Context, ticket_id: str) -> None:
     """One ticket with its history, as JSON."""
-    with _Kit(ctx) as kit:
+    with _Kit(ctx, reads_only=True) as kit:
         ticket = kit.tickets.get(ticket_id)
     if ticket is None:
         raise fail(f"no ticket {ticket_id!r}", code=1)

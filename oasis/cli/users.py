@@ -6,8 +6,9 @@ Importing this module registers the `users` commands on the root app. (It was
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import sqlalchemy as sa
 import typer
@@ -15,11 +16,13 @@ from rich.table import Table
 
 from oasis.auth.roles import Role
 from oasis.auth.users import UserStore
-from oasis.cli.app import app, console, fail, settings_from
+from oasis.cli.app import app, console, fail, nothing_stored, print_json, settings_from
+from oasis.signals.model import utc_iso
 from oasis.state import state_engine
 
-users_app = typer.Typer(help="Users and API keys for the console, chat, API and Slack.",
-                        no_args_is_help=True)
+users_app = typer.Typer(
+    help="Users and API keys for the console, chat, API and Slack.", no_args_is_help=True
+)
 app.add_typer(users_app, name="users")
 
 T = TypeVar("T")
@@ -29,7 +32,8 @@ RoleOption = Annotated[Role, typer.Option("--role", "-r", case_sensitive=False,
 
 
 def _with_store(ctx: typer.Context, use: Callable[[UserStore], T]) -> T:
-    """Run `use` on the user store; bad input and database errors exit 2 with a message."""
+    """Run `use` on the user store; bad input and database errors exit 2 with a message.
+    Only commands that write get here: they may start a fresh data dir."""
     settings = settings_from(ctx)
     if settings.state_url is None:  # the default SQLite file lives in the data dir
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -42,22 +46,45 @@ def _with_store(ctx: typer.Context, use: Callable[[UserStore], T]) -> T:
         engine.dispose()
 
 
-def _new_password() -> str:
-    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin",
+        help="Read the password from the first line of standard input "
+        'instead of asking (for scripts: `echo "$PW" | oasis ...`).',
+    ),
+]
+
+
+def _new_password(from_stdin: bool) -> str:
+    if not from_stdin:
+        return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    line = sys.stdin.readline()
+    # only the line ending goes: spaces inside or around a password are the user's
+    password = line[:-1] if line.endswith("\n") else line
+    password = password[:-1] if password.endswith("\r") else password
+    if not password:
+        raise fail("--password-stdin: standard input has no password on its first line")
+    return password
 
 
 @users_app.command("add")
-def add(ctx: typer.Context, name: str, role: RoleOption = Role.VIEWER) -> None:
-    """Add a user; asks for the password twice."""
-    password = _new_password()
+def add(
+    ctx: typer.Context,
+    name: str,
+    role: RoleOption = Role.VIEWER,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Add a user; asks for the password twice (or reads it with --password-stdin)."""
+    password = _new_password(password_stdin)
     user = _with_store(ctx, lambda s: s.create_user(name, role, password))
     console.print(f"added {user.name} as {user.role.value}")
 
 
 @users_app.command("password")
-def password(ctx: typer.Context, name: str) -> None:
-    """Set a user's password; asks for it twice."""
-    new = _new_password()
+def password(ctx: typer.Context, name: str, password_stdin: PasswordStdin = False) -> None:
+    """Set a user's password; asks for it twice (or reads it with --password-stdin)."""
+    new = _new_password(password_stdin)
     _with_store(ctx, lambda s: s.set_password(name, new))
     console.print(f"password of {name} changed")
 
@@ -77,30 +104,76 @@ def enable(ctx: typer.Context, name: str) -> None:
 
 
 @users_app.command("list")
-def list_(ctx: typer.Context) -> None:
+def list_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Users and API keys (never their secrets)."""
+    if (empty := nothing_stored(settings_from(ctx))) is not None:
+        if as_json:
+            print_json({"users": [], "api_keys": []})
+        else:
+            console.print(empty, highlight=False)
+        return
     found_users, keys = _with_store(ctx, lambda s: (s.list_users(), s.list_api_keys()))
+    if as_json:
+        print_json(
+            {
+                "users": [_user_json(u) for u in found_users],
+                "api_keys": [_key_json(k) for k in keys],
+            }
+        )
+        return
     people = Table("user", "role", "status", "created (UTC)", title="Users")
     for u in found_users:
-        people.add_row(u.name, u.role.value, "disabled" if u.disabled else "active",
-                       f"{u.created_at:%Y-%m-%d %H:%M}")
+        people.add_row(
+            u.name,
+            u.role.value,
+            "disabled" if u.disabled else "active",
+            f"{u.created_at:%Y-%m-%d %H:%M}",
+        )
     console.print(people if found_users else "no users yet; add one with `oasis users add`")
     if keys:
-        table = Table("key id", "name", "role", "status", "created (UTC)", "last used (UTC)",
-                      title="API keys")
+        table = Table(
+            "key id", "name", "role", "status", "created (UTC)", "last used (UTC)", title="API keys"
+        )
         for k in keys:
-            table.add_row(k.id, k.name, k.role.value, "revoked" if k.revoked else "active",
-                          f"{k.created_at:%Y-%m-%d %H:%M}",
-                          f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never")
+            table.add_row(
+                k.id,
+                k.name,
+                k.role.value,
+                "revoked" if k.revoked else "active",
+                f"{k.created_at:%Y-%m-%d %H:%M}",
+                f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never",
+            )
         console.print(table)
+
+
+def _user_json(user: Any) -> dict[str, Any]:
+    return {
+        "name": user.name,
+        "role": user.role.value,
+        "disabled": user.disabled,
+        "created_at": utc_iso(user.created_at),
+    }
+
+
+def _key_json(key: Any) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "role": key.role.value,
+        "revoked": key.revoked,
+        "created_at": utc_iso(key.created_at),
+        "last_used_at": utc_iso(key.last_used_at) if key.last_used_at else None,
+    }
 
 
 @users_app.command("key")
 def key(ctx: typer.Context, name: str, role: RoleOption = Role.VIEWER) -> None:
     """Make an API key for NAME (a user or a bot); it is printed this once."""
     key_id, secret = _with_store(ctx, lambda s: s.create_api_key(name, role))
-    console.print(f"API key {key_id} for {name} as {role.value}; copy it now, it is not "
-                  "shown again:", highlight=False)
+    console.print(
+        f"API key {key_id} for {name} as {role.value}; copy it now, it is not shown again:",
+        highlight=False,
+    )
     print(secret)  # plain, so it can be piped and is never wrapped
 
 

@@ -9,6 +9,7 @@ the onset, and extra incidents for one scenario (duplicates).
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -117,15 +118,25 @@ def score_run(scenario: str, seed: int, hours: float = 3.0,
 
 def run_suite(scenarios: list[str] | None = None, seeds: int = 5, hours: float = 3.0,
               workers: int = 2, settings: DetectSettings | None = None,
-              fleet: str = "shop") -> dict[str, Any]:
+              fleet: str = "shop",
+              on_run: Callable[[int, int, RunScore], None] | None = None) -> dict[str, Any]:
+    """Score every scenario over `seeds` seeds; `on_run(done, total, run)` after each run."""
     names = scenarios or scenarios_of(fleet)
     jobs = [(name, seed) for seed in range(1, seeds + 1) for name in names]
+    runs: list[RunScore] = []
+
+    def finished(run: RunScore) -> None:
+        runs.append(run)
+        if on_run is not None:
+            on_run(len(runs), len(jobs), run)
+
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
-            runs = list(pool.map(_score_job,
-                                 [(n, s, hours, settings, fleet) for n, s in jobs]))
+            for run in pool.map(_score_job, [(n, s, hours, settings, fleet) for n, s in jobs]):
+                finished(run)
     else:
-        runs = [score_run(n, s, hours, settings, fleet) for n, s in jobs]
+        for n, s in jobs:
+            finished(score_run(n, s, hours, settings, fleet))
     return {"fleet": fleet, **summarise(runs, seeds, hours)}
 
 

@@ -54,8 +54,11 @@ def read_signals(paths: Iterable[str], rejected: list[tuple[str, int, str]]) -> 
 
 def replay(records: Iterable[Signal | dict],
            settings: DetectSettings | None = None,
-           inspect: Callable[[Monitor], Any] | None = None) -> ReplayResult:
+           inspect: Callable[[Monitor], Any] | None = None,
+           on_check: Callable[[int, int], None] | None = None) -> ReplayResult:
     """Run detection over `records` (parsed, or wire dicts) as the live monitor would.
+
+    `on_check(done, total)` follows the simulated clock, one call per detection check.
 
     `inspect` is called with the monitor (its stores still open) once the replay is over;
     what it returns is kept as `inspected` (the agent evals investigate from there).
@@ -79,9 +82,12 @@ def replay(records: Iterable[Signal | dict],
             # the same (time) order as when fed minute by minute.
             store.append(signals)
             clock = result.start + interval
+            total = int((result.end - result.start) / interval) + 1
             while True:
                 monitor.check(clock)
                 result.checks += 1
+                if on_check is not None:
+                    on_check(result.checks, total)
                 if clock > result.end:
                     break
                 clock += interval

@@ -8,12 +8,9 @@ from typing import Any
 
 from oasis.approve.links import Decision, LinkSigner
 from oasis.incidents.model import Incident, Status
+from oasis.notify.links import incident_url
 from oasis.respond.actions import ActionRecord, ActionStatus
 from oasis.signals.model import utc_iso
-
-
-def incident_url(public_url: str, incident_id: str) -> str:
-    return f"{public_url.rstrip('/')}/api/v1/incidents/{incident_id}"
 
 
 def base_context(incident: Incident, actions: Sequence[ActionRecord],

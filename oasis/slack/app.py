@@ -16,6 +16,7 @@ import httpx
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
+from oasis.slack.dedupe import SeenEvents
 from oasis.slack.messages import ACCEPT, APPROVE, DISCHARGE, REJECT
 from oasis.slack.notifier import SlackNotifier, SlackSendError
 from oasis.slack.settings import SlackSettings
@@ -28,10 +29,16 @@ from oasis.slack.verify import (
 
 log = logging.getLogger(__name__)
 ROLES = ("viewer", "responder", "approver", "admin")
-_BUTTON_IDS = {APPROVE: ("incident_id", "action_id"), REJECT: ("incident_id", "action_id"),
-               ACCEPT: ("event_key",), DISCHARGE: ("event_key",)}
-USAGE = "Usage: `/oasis status` · `/oasis incidents` · `/oasis ask <question>` · " \
-        "`/oasis approve <incident id> <action id>`"
+_BUTTON_IDS = {
+    APPROVE: ("incident_id", "action_id"),
+    REJECT: ("incident_id", "action_id"),
+    ACCEPT: ("event_key",),
+    DISCHARGE: ("event_key",),
+}
+USAGE = (
+    "Usage: `/oasis status` · `/oasis incidents` · `/oasis ask <question>` · "
+    "`/oasis approve <incident id> <action id>`"
+)
 
 
 class SlackHandlers(Protocol):
@@ -60,8 +67,12 @@ def _ephemeral(text: str) -> dict[str, Any]:
 async def _signed_body(request: Request, settings: SlackSettings) -> bytes:
     body = await request.body()
     try:
-        verify_signature(settings.signing_secret, request.headers.get(TIMESTAMP_HEADER),
-                         request.headers.get(SIGNATURE_HEADER), body)
+        verify_signature(
+            settings.signing_secret,
+            request.headers.get(TIMESTAMP_HEADER),
+            request.headers.get(SIGNATURE_HEADER),
+            body,
+        )
     except SignatureError as exc:
         raise HTTPException(401, str(exc)) from None
     return body
@@ -71,8 +82,7 @@ def _form(body: bytes) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
 
 
-async def _decide(handlers: SlackHandlers, verb: str, ids: dict[str, Any],
-                  user_id: str) -> str:
+async def _decide(handlers: SlackHandlers, verb: str, ids: dict[str, Any], user_id: str) -> str:
     """Run one decision for an approver; the reply text says what happened."""
     if not _can_decide(handlers, user_id):
         return "approver role needed"
@@ -98,11 +108,28 @@ def _post_response(url: str, message: dict[str, Any]) -> None:
         log.warning("Slack response_url did not answer: %s", exc)
 
 
-def create_slack_router(handlers: SlackHandlers, settings: SlackSettings,
-                        notifier: SlackNotifier | None = None) -> APIRouter:
+def _is_redelivery(payload: dict[str, Any], retry_num: str | None, seen: SeenEvents) -> bool:
+    """Whether this event was handled before (same `event_id`).
+
+    Without an `event_id` only the retry header can tell; such a retry is taken as a copy,
+    since answering a question twice is worse than missing one Slack gave up on anyway.
+    """
+    event_id = payload.get("event_id")
+    if isinstance(event_id, str) and event_id:
+        return not seen.first_time(event_id)
+    return bool(retry_num)
+
+
+def create_slack_router(
+    handlers: SlackHandlers,
+    settings: SlackSettings,
+    notifier: SlackNotifier | None = None,
+    seen: SeenEvents | None = None,
+) -> APIRouter:
     """Routes under /slack; mount on the service's FastAPI app."""
     router = APIRouter(prefix="/slack", tags=["slack"])
     sender = notifier or SlackNotifier(settings)
+    seen_events = seen or SeenEvents()
 
     def answer_in_thread(text: str, user: str, channel: str, thread_ts: str) -> None:
         try:
@@ -120,17 +147,22 @@ def create_slack_router(handlers: SlackHandlers, settings: SlackSettings,
             raise HTTPException(400, "body is not JSON") from None
         if payload.get("type") == "url_verification":
             return {"challenge": payload.get("challenge", "")}
-        # Slack re-sends events it thinks were lost; answering twice would be worse
-        if request.headers.get("X-Slack-Retry-Num"):
+        # Slack re-sends events it thinks were lost: handle the first copy that arrives
+        if _is_redelivery(payload, request.headers.get("X-Slack-Retry-Num"), seen_events):
             return {"ok": True}
         event = payload.get("event") or {}
         wanted = event.get("type") == "app_mention" or (
-            event.get("type") == "message" and event.get("channel_type") == "im")
+            event.get("type") == "message" and event.get("channel_type") == "im"
+        )
         # bot messages (our own replies included) and edits/joins are never questions
         if wanted and not event.get("bot_id") and not event.get("subtype") and event.get("user"):
-            background.add_task(answer_in_thread, str(event.get("text", "")),
-                                str(event["user"]), str(event.get("channel", "")),
-                                str(event.get("thread_ts") or event.get("ts", "")))
+            background.add_task(
+                answer_in_thread,
+                str(event.get("text", "")),
+                str(event["user"]),
+                str(event.get("channel", "")),
+                str(event.get("thread_ts") or event.get("ts", "")),
+            )
         return {"ok": True}
 
     @router.post("/commands")
@@ -144,12 +176,16 @@ def create_slack_router(handlers: SlackHandlers, settings: SlackSettings,
         if verb == "incidents":
             return _ephemeral(await run_in_threadpool(handlers.incidents))
         if verb == "ask" and rest.strip():
-            return _ephemeral(await run_in_threadpool(handlers.ask, rest.strip(),
-                                                      f"slack:{user_id}"))
+            return _ephemeral(
+                await run_in_threadpool(handlers.ask, rest.strip(), f"slack:{user_id}")
+            )
         if verb in (APPROVE, REJECT) and len(rest.split()) == 2:
             incident_id, action_id = rest.split()
-            return _ephemeral(await _decide(handlers, verb, {
-                "incident_id": incident_id, "action_id": action_id}, user_id))
+            return _ephemeral(
+                await _decide(
+                    handlers, verb, {"incident_id": incident_id, "action_id": action_id}, user_id
+                )
+            )
         return _ephemeral(USAGE)
 
     @router.post("/interactive")

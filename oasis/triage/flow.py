@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from oasis.audit import AuditLog
 from oasis.notify import Outbox, build_notification
+from oasis.notify.links import event_url, ticket_url
 from oasis.signals.crashpoints import crash_point
 from oasis.triage.acknowledge import Acknowledgement, AcknowledgePolicy, Verdict
 from oasis.triage.events import EventRecord, EventStore
@@ -241,7 +242,8 @@ class TriageFlow:
         note = build_notification("ticket", {
             "ticket": ticket.model_dump(mode="json"), "team": team.model_dump(mode="json"),
             "event": event.model_dump(mode="json", exclude={"raw"}), "change": change,
-            "console_url": f"{self.public_url}/api/v1/tickets/{ticket.id}"},
+            "console_url": ticket_url(self.public_url, ticket.id),
+            "event_url": event_url(self.public_url, event.key)},
             [team.email] if team.email else [])
         self.outbox.enqueue(note, channels)
         self.audit.append("notification.queued", "oasis:triage", ticket.id, {

@@ -19,6 +19,10 @@ WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 48, 12, 16, 28  # room for axis labels
 LEAD = timedelta(minutes=30)  # how much calm before the onset the reader sees
 MAX_BUCKETS = 120  # enough resolution for a phone screen; bounds the query
+LANE_HEIGHT = 14  # one line of 11 px marker labels
+# Wider than the average 11 px sans-serif character, so an estimate never underlaps.
+CHAR_WIDTH = 7.0
+LABEL_GAP = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +49,22 @@ def chart_data(store: SignalStore, incident: Incident, now: datetime) -> ChartDa
     end = max(end, incident.started_at + timedelta(minutes=1))
     bucket = max(60, int((end - start).total_seconds() // MAX_BUCKETS))
     for service, metric in _candidates(incident):
-        stats = store.metric_stats(start, end, bucket_seconds=bucket, service=service,
-                                   name=metric)
+        stats = store.metric_stats(start, end, bucket_seconds=bucket, service=service, name=metric)
         if stats:
             points = sorted((s.bucket, s.mean) for s in stats)
-            deploys = [(d.timestamp, d.version)
-                       for d in store.deployments(start, end, service=service)]
-            return ChartData(service, metric, start, end, points, incident.started_at,
-                             deploys, incident.recovered_at)
+            deploys = [
+                (d.timestamp, d.version) for d in store.deployments(start, end, service=service)
+            ]
+            return ChartData(
+                service,
+                metric,
+                start,
+                end,
+                points,
+                incident.started_at,
+                deploys,
+                incident.recovered_at,
+            )
     return None
 
 
@@ -85,7 +97,7 @@ def render_svg(data: ChartData) -> str:
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">',
-        f'<title>{escape(label)}</title>',
+        f"<title>{escape(label)}</title>",
         f'<line class="axis" x1="{LEFT}" y1="{TOP + inner_h}" x2="{WIDTH - RIGHT}" '
         f'y2="{TOP + inner_h}"/>',
         f'<text class="tick" x="{LEFT - 4}" y="{TOP + 4}" text-anchor="end">{top:.3g}</text>',
@@ -96,23 +108,55 @@ def render_svg(data: ChartData) -> str:
     ]
     # The anomaly window under the line: from the onset to recovery, or to now.
     window_end = x(data.recovered or data.end)
-    parts.append(f'<rect class="anomaly-window" x="{x(data.onset)}" y="{TOP}" '
-                 f'width="{max(window_end - x(data.onset), 1.0):.1f}" height="{inner_h}">'
-                 f'<title>anomaly window</title></rect>')
+    parts.append(
+        f'<rect class="anomaly-window" x="{x(data.onset)}" y="{TOP}" '
+        f'width="{max(window_end - x(data.onset), 1.0):.1f}" height="{inner_h}">'
+        f"<title>anomaly window</title></rect>"
+    )
     parts.append(f'<polyline class="series" points="{line}"/>')
-    parts += _marker("marker-onset", x(data.onset), inner_h, f"onset {data.onset:%H:%M}Z",
-                     TOP + 10)
-    # Deployment labels sit lower, so a deploy just before the onset stays readable.
-    for n, (at, version) in enumerate(data.deployments):
-        parts += _marker("marker-deploy", x(at), inner_h, f"deploy {version} {at:%H:%M}Z",
-                         TOP + 26 + 14 * (n % 3))
+    markers = [("marker-onset", x(data.onset), f"onset {data.onset:%H:%M}Z")]
+    markers += [
+        ("marker-deploy", x(at), f"deploy {version} {at:%H:%M}Z")
+        for at, version in data.deployments
+    ]
+    for (kind, at_x, text), lane in zip(markers, label_lanes(markers), strict=True):
+        parts += _marker(kind, at_x, inner_h, text, TOP + 10 + LANE_HEIGHT * lane)
     parts.append("</svg>")
     return "".join(parts)
 
 
+def _label_span(at_x: float, text: str) -> tuple[str, float, float, float]:
+    """Anchor, offset and the horizontal extent of a marker's label. Labels go right of
+    the line, or left of it near the right edge, so none is clipped."""
+    width = len(text) * CHAR_WIDTH
+    if at_x > WIDTH * 0.75:
+        return "end", -3, at_x - 3 - width, at_x - 3
+    return "start", 3, at_x + 3, at_x + 3 + width
+
+
+def label_lanes(markers: list[tuple[str, float, str]]) -> list[int]:
+    """A text line for each marker label such that labels on one line never overlap:
+    each takes the first line, from the top, where it clears every label already there
+    (the onset, listed first, always gets the top one)."""
+    lanes: list[list[tuple[float, float]]] = []
+    chosen = []
+    for _, at_x, text in markers:
+        _, _, left, right = _label_span(at_x, text)
+        for n, taken in enumerate(lanes):
+            if all(right + LABEL_GAP <= a or left >= b + LABEL_GAP for a, b in taken):
+                taken.append((left, right))
+                chosen.append(n)
+                break
+        else:
+            lanes.append([(left, right)])
+            chosen.append(len(lanes) - 1)
+    return chosen
+
+
 def _marker(kind: str, at_x: float, inner_h: int, text: str, label_y: int) -> list[str]:
-    # Labels right of the line, or left of it near the right edge, so none is clipped.
-    anchor, dx = ("end", -3) if at_x > WIDTH * 0.75 else ("start", 3)
-    return [f'<g class="{kind}"><line x1="{at_x}" y1="{TOP}" x2="{at_x}" '
-            f'y2="{TOP + inner_h}"/><text x="{at_x + dx}" y="{label_y}" '
-            f'text-anchor="{anchor}">{escape(text)}</text></g>']
+    anchor, dx, _, _ = _label_span(at_x, text)
+    return [
+        f'<g class="{kind}"><line x1="{at_x}" y1="{TOP}" x2="{at_x}" '
+        f'y2="{TOP + inner_h}"/><text x="{at_x + dx}" y="{label_y}" '
+        f'text-anchor="{anchor}">{escape(text)}</text></g>'
+    ]

@@ -29,6 +29,7 @@ from oasis.respond.messages import report_context
 from oasis.web import actions, csrf, ops, services
 from oasis.web.chart import chart_data, render_svg
 from oasis.web.render import CsrfToken, csrf_refused, forbidden, page, problem, safe_next, viewer
+from oasis.web.summary import at_a_glance
 
 router = APIRouter(include_in_schema=False)
 router.include_router(ops.router)
@@ -48,10 +49,13 @@ async def login_form(request: Request, next: str = "/") -> Response:
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(request: Request, name: Annotated[str, Form(max_length=200)] = "",
-                password: Annotated[str, Form(max_length=1000)] = "",
-                next: Annotated[str, Form(max_length=2000)] = "/",
-                csrf_token: CsrfToken = "") -> Response:
+async def login(
+    request: Request,
+    name: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+    csrf_token: CsrfToken = "",
+) -> Response:
     auth = auth_context(request)
     if not auth.settings.enabled:
         return RedirectResponse(safe_next(next), status_code=303)
@@ -94,23 +98,45 @@ async def logout() -> Response:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def incident_list(request: Request, who: Who,
-                        status: Annotated[str, Query(max_length=40)] = "",
-                        service: Annotated[str, Query(max_length=100)] = "",
-                        severity: Annotated[str, Query(max_length=20)] = "") -> Response:
+async def incident_list(
+    request: Request,
+    who: Who,
+    status: Annotated[str, Query(max_length=40)] = "",
+    service: Annotated[str, Query(max_length=100)] = "",
+    severity: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
     filters = {"status": status, "service": service, "severity": severity}
     try:
         status_v = Status(status).value if status else None
         severity_v = Severity(severity).value if severity else None
     except ValueError as exc:
-        return page(request, "incidents.html", status=400, principal=who, incidents=[],
-                    filters=filters, statuses=list(Status), severities=list(Severity),
-                    error=str(exc))
+        return page(
+            request,
+            "incidents.html",
+            status=400,
+            principal=who,
+            incidents=[],
+            filters=filters,
+            statuses=list(Status),
+            severities=list(Severity),
+            error=str(exc),
+        )
     found = await run_in_threadpool(
-        request.app.state.incidents.list, status=[status_v] if status_v else None,
-        service=service or None, severity=severity_v, limit=LIST_LIMIT)
-    return page(request, "incidents.html", principal=who, incidents=found, filters=filters,
-                statuses=list(Status), severities=list(Severity))
+        request.app.state.incidents.list,
+        status=[status_v] if status_v else None,
+        service=service or None,
+        severity=severity_v,
+        limit=LIST_LIMIT,
+    )
+    return page(
+        request,
+        "incidents.html",
+        principal=who,
+        incidents=found,
+        filters=filters,
+        statuses=list(Status),
+        severities=list(Severity),
+    )
 
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
@@ -119,46 +145,71 @@ async def incident_detail(request: Request, incident_id: str, who: Who) -> Respo
     try:
         incident = await run_in_threadpool(state.incidents.get, incident_id[:40])
     except NotFoundError:
-        return problem(request, who, 404, "No such incident",
-                       f"there is no incident {incident_id!r}")
+        return problem(
+            request, who, 404, "No such incident", f"there is no incident {incident_id!r}"
+        )
     taken = await run_in_threadpool(state.actions.for_incident, incident.id)
     now = await run_in_threadpool(signals_now, state.store)
     data = await run_in_threadpool(chart_data, state.store, incident, now or datetime.now(UTC))
     samples = [e for e in incident.evidence if e.get("kind") == "log_samples"]
     findings = [e for e in incident.evidence if e.get("kind") != "log_samples"]
-    return page(request, "incident.html", principal=who, incident=incident, actions=taken,
-                open_actions=OPEN_ACTIONS, findings=findings, samples=samples,
-                chart=render_svg(data) if data else None, chart_data=data,
-                report=final_report(state.responder, incident, taken))
+    glance = at_a_glance(incident, taken, now or datetime.now(UTC))
+    return page(
+        request,
+        "incident.html",
+        principal=who,
+        incident=incident,
+        actions=taken,
+        glance=glance,
+        open_actions=OPEN_ACTIONS,
+        findings=findings,
+        samples=samples,
+        chart=render_svg(data) if data else None,
+        chart_data=data,
+        report=final_report(state.responder, incident, taken),
+    )
 
 
 def final_report(responder, incident, taken) -> str | None:
     """The resolved incident's final report, as the stakeholders' mail has it (text)."""
     if incident.status is not Status.RESOLVED:
         return None
-    state = {s: "recovered" if incident.recovered_at else "symptoms may persist"
-             for s in incident.services}
+    state = {
+        s: "recovered" if incident.recovered_at else "symptoms may persist"
+        for s in incident.services
+    }
     context = report_context(incident, taken, responder.approve_settings.public_url, state)
     return render_message("final_report", context).text
 
 
-@router.get("/incidents/{incident_id}/actions/{action_id}/{decision}",
-            response_class=HTMLResponse)
-async def confirm_decision(request: Request, incident_id: str, action_id: str,
-                           decision: str, who: Who) -> Response:
+@router.get("/incidents/{incident_id}/actions/{action_id}/{decision}", response_class=HTMLResponse)
+async def confirm_decision(
+    request: Request, incident_id: str, action_id: str, decision: str, who: Who
+) -> Response:
     """The confirmation step: what will happen, and a form that POSTs the decision."""
     found = await _action(request, who, incident_id, action_id, decision)
     if isinstance(found, Response):
         return found
-    return page(request, "confirm.html", principal=who, incident_id=incident_id,
-                action=found, decision=decision)
+    return page(
+        request,
+        "confirm.html",
+        principal=who,
+        incident_id=incident_id,
+        action=found,
+        decision=decision,
+    )
 
 
-@router.post("/incidents/{incident_id}/actions/{action_id}/{decision}",
-             response_class=HTMLResponse)
-async def decide(request: Request, incident_id: str, action_id: str, decision: str,
-                 who: Who, note: Annotated[str, Form(max_length=2000)] = "",
-                 csrf_token: CsrfToken = "") -> Response:
+@router.post("/incidents/{incident_id}/actions/{action_id}/{decision}", response_class=HTMLResponse)
+async def decide(
+    request: Request,
+    incident_id: str,
+    action_id: str,
+    decision: str,
+    who: Who,
+    note: Annotated[str, Form(max_length=2000)] = "",
+    csrf_token: CsrfToken = "",
+) -> Response:
     found = await _action(request, who, incident_id, action_id, decision)
     if isinstance(found, Response):
         return found
@@ -175,16 +226,27 @@ async def decide(request: Request, incident_id: str, action_id: str, decision: s
     return RedirectResponse(f"/incidents/{incident_id}", status_code=303)
 
 
-async def _action(request: Request, who: Principal, incident_id: str, action_id: str,
-                  decision: str) -> object:
+async def _action(
+    request: Request, who: Principal, incident_id: str, action_id: str, decision: str
+) -> object:
     """The action to decide on, or the page saying why not (role first: 403 before 404)."""
     if decision not in DECISIONS:
-        return problem(request, who, 404, "Unknown decision",
-                       f"{decision!r} is not one of {', '.join(DECISIONS)}")
+        return problem(
+            request,
+            who,
+            404,
+            "Unknown decision",
+            f"{decision!r} is not one of {', '.join(DECISIONS)}",
+        )
     if not who.role.allows(Role.APPROVER):
         return forbidden(request, who, Role.APPROVER)
     record = await run_in_threadpool(request.app.state.actions.get, action_id[:64])
     if record is None or record.incident_id != incident_id:
-        return problem(request, who, 404, "No such action",
-                       f"incident {incident_id!r} has no action {action_id!r}")
+        return problem(
+            request,
+            who,
+            404,
+            "No such action",
+            f"incident {incident_id!r} has no action {action_id!r}",
+        )
     return record

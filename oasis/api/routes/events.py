@@ -27,6 +27,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from oasis.api.event_bodies import EVENTS_BODY
 from oasis.api.routes.actions import Approver, Responder, actor_of
 from oasis.triage.flow import QueueFull
 from oasis.triage.parse import parse_batch
@@ -82,7 +83,7 @@ def _submit(request: Request, kit: Any, body: Any, wait: bool) -> JSONResponse:
                          "rejected": batch.rejected}, status_code=202)
 
 
-@router.post("/events", status_code=202, responses={
+@router.post("/events", status_code=202, openapi_extra=EVENTS_BODY, responses={
     413: {"description": "Body too large"}, 422: {"description": "Not a known event shape"},
     429: {"description": "Queue full; retry after the given seconds"},
     503: {"description": "Triage not configured"}})
