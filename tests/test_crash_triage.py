@@ -141,7 +141,7 @@ def mail_ids(mailbox: MailCatcher, tickets: list[dict]) -> dict[str, set[str]]:
     """The Message-IDs of the mails about each ticket."""
     messages = [(text_of(m), m["Message-ID"]) for m in mailbox.messages()]
     return {
-        t["id"]: {mid for text, mid in messages if f"/api/v1/tickets/{t['id']}" in text}
+        t["id"]: {mid for text, mid in messages if f"/tickets/{t['id']}" in text}
         for t in tickets
     }
 
