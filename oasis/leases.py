@@ -112,6 +112,21 @@ class LeaseStore:
                 .values(expires_at=to_db(self.clock() - timedelta(seconds=1)))
             )
 
+    def expire_others(self, holder: str) -> list[str]:
+        """End every current lease not held by `holder` (tokens kept, so the next taker
+        still fences the old holder out); the names. Only for a process that knows no
+        other can be alive: see `oasis.runtime.loops.sole_process`."""
+        t = lease_table.c
+        now = to_db(self.clock())
+        with self.engine.begin() as conn:
+            names = [r[0] for r in conn.execute(
+                lease_table.update()
+                .where(t.holder != holder, t.expires_at >= now)
+                .values(expires_at=to_db(self.clock() - timedelta(seconds=1)))
+                .returning(t.name)
+            )]
+        return sorted(names)
+
     def record_progress(self, lease: Lease, at: datetime) -> bool:
         """Note how far the holder got; False (nothing written) if it lost the lease."""
         t = lease_table.c

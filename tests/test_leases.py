@@ -8,7 +8,11 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
+from oasis import schema
+from oasis.api import create_app
+from oasis.config import Settings
 from oasis.incidents import Incident, IncidentStore, Severity, Status, TimelineEvent
 from oasis.leases import LeaseLost, LeaseStore, fenced
 from tests.helpers import T0, wait_until
@@ -152,3 +156,42 @@ def test_detection_checks_every_minute_and_resumes_where_the_last_holder_stopped
     assert not leases.record_progress(a, T0 + 8 * minute)  # a lost it: nothing written
     assert leases.progress("monitor") == T0 + 7 * minute
     incidents.close()
+
+
+def _runs(client) -> list[str]:
+    return client.get("/readyz").json()["runs"]
+
+
+def test_a_restarted_embedded_process_resumes_a_crashed_ones_loops_at_once(tmp_path) -> None:
+    """The embedded default is one process per data dir (DuckDB locks the file), so a
+    lease left by a predecessor killed with -9 is not waited out for `lease_seconds`."""
+    settings = Settings(data_dir=tmp_path / "data", server={"lease_seconds": 600})
+    settings.data_dir.mkdir(parents=True)
+    leases = LeaseStore(sa.create_engine(settings.incident_db_url))
+    dead = leases.acquire("responder", "host:4242:1", 600)
+
+    with TestClient(create_app(settings)) as client:
+        wait_until(lambda: "responder" in _runs(client), 60, what="the responder lease taken")
+        holder = leases.holders()["responder"]
+    assert holder["holder"] != dead.holder
+    assert holder["token"] == dead.token + 1  # a new token: the dead one's writes are fenced
+
+
+@pytest.mark.postgres
+def test_replicas_on_a_shared_state_database_wait_out_a_current_lease(
+    tmp_path, postgres_url
+) -> None:
+    """With state in PostgreSQL another replica may be alive: its lease is respected."""
+    settings = Settings(data_dir=tmp_path / "data", state_url=postgres_url,
+                        server={"lease_seconds": 600})
+    engine = sa.create_engine(postgres_url)
+    schema.upgrade(engine)  # `oasis db upgrade`, as production does before replicas start
+    leases = LeaseStore(engine)
+    other = leases.acquire("responder", "other-host:7:1", 600)
+
+    with TestClient(create_app(settings)) as client:
+        # Every loop asks for its lease on its first pass, at startup.
+        wait_until(lambda: {"monitor", "dispatcher"} <= set(_runs(client)), 60,
+                   what="the free leases taken")
+        assert "responder" not in _runs(client)
+    assert leases.holders()["responder"]["holder"] == other.holder

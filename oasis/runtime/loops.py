@@ -13,7 +13,9 @@
 
 Leases (`oasis.runtime.leader`, `oasis.leases`) are fenced: a replica that lost one
 cannot commit under it. Standbys ask for a lease every third of `server.lease_seconds`,
-so a dead holder's loops resume on another replica within `lease_seconds * 4/3`.
+so a dead holder's loops resume on another replica within `lease_seconds * 4/3`. On the
+embedded default there is no other replica: a process restarted after a crash takes its
+predecessor's leases over at once (`sole_process`).
 
 The triage queue is not here: it is a worker thread of its own, opened and closed with the
 triage side (`oasis.triage.flow.EventQueue`).
@@ -54,6 +56,15 @@ def leadership(services: Services) -> Leadership:
     """This replica's claim on the loops' leases, in the state database."""
     return Leadership(LeaseStore(services.incidents.engine), holder_id(services),
                       services.settings.server.lease_seconds)
+
+
+def sole_process(services: Services) -> bool:
+    """The embedded default: signals in the data dir's DuckDB file, which one process at a
+    time can open for writing, and state beside it. No other replica can exist, so leases
+    left by a predecessor that died (kill -9, power loss) are its own to take over at once
+    instead of after `server.lease_seconds`."""
+    settings = services.settings
+    return settings.store.backend == "duckdb" and settings.state_url is None
 
 
 def respond_pass(services: Services) -> None:
@@ -126,6 +137,11 @@ def start_loops(services: Services) -> Loops:
     only while this replica holds their lease."""
     settings = services.settings
     leader = leadership(services)
+    if sole_process(services):
+        orphaned = leader.leases.expire_others(leader.holder)
+        if orphaned:
+            log.warning("resuming %s at once: the process before this one on the data dir "
+                        "stopped without releasing them", ", ".join(orphaned))
     stopping = asyncio.Event()
     # (what, interval, lease or None, step(fresh))
     runs: list[tuple[str, float, str | None, Callable[[bool], object]]] = [
