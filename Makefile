@@ -21,9 +21,11 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/oasis demo
 
+# Four workers on any machine: most tests wait on servers, mail and browsers rather than
+# compute, so even two cores stay busy (docs/architecture.md, Testing).
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 4
 
 lint: install
 	$(BIN)/ruff check .

@@ -51,10 +51,12 @@ def ticket_facts(tickets: list[dict]) -> list[tuple]:
     )
 
 
-def uncrashed(tmp_path: Path) -> tuple[dict[str, str], list[tuple]]:
-    """What the same batch gives without any crash: verdict per event, and the tickets."""
+@pytest.fixture(scope="module")
+def uncrashed(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], list[tuple]]:
+    """What the same batch gives without any crash: verdict per event, and the tickets
+    (once for every crash point: the reference does not depend on where the kill lands)."""
     settings = Settings(
-        data_dir=tmp_path / "reference",
+        data_dir=tmp_path_factory.mktemp("reference"),
         triage={"organisation_file": EXAMPLE_ORG},
         notify={"email_enabled": False},
     )
@@ -78,9 +80,9 @@ def uncrashed(tmp_path: Path) -> tuple[dict[str, str], list[tuple]]:
     ],
 )
 def test_kill_9_during_triage_of_a_batch_processes_each_event_once(
-    tmp_path: Path, point: str
+    tmp_path: Path, point: str, uncrashed: tuple[dict[str, str], list[tuple]]
 ) -> None:
-    verdicts, tickets = uncrashed(tmp_path)
+    verdicts, tickets = uncrashed
     assert len(verdicts) == len(batch()) and "accept" in verdicts.values()
     assert len(tickets) > len(batch())  # some events have several teams to tell
 

@@ -15,8 +15,10 @@ import oasis
 from oasis.config import Settings, load_settings
 from oasis.signals.errors import OasisError
 
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: lines are left whole for the terminal to wrap, never broken at 80 columns when
+# piped, so a path or a `file:line` in a message stays one word for grep and copy-paste.
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 class _Commands(TyperGroup):
