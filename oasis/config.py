@@ -70,7 +70,15 @@ class IngestSettings(_Section):
     max_body_mb: float = Field(64.0, gt=0, description="Largest accepted HTTP ingest body.")
     max_concurrent_requests: int = Field(
         4, ge=1, description="HTTP ingest requests (signals and OTLP) handled at once; past "
-        "it the answer is 429 with Retry-After, so nothing queues without bound."
+        "it up to max_queued_requests wait, then the answer is 429 with Retry-After."
+    )
+    max_queued_requests: int = Field(
+        64, ge=0, description="Ingest requests that may wait for a slot (bodies unread, so "
+        "they hold no memory); past it the answer is 429 at once."
+    )
+    queue_seconds: float = Field(
+        0.5, ge=0, le=30, description="How long a queued ingest request waits for a slot "
+        "before it is answered 429; 0 refuses at once when every slot is busy."
     )
     retry_after_seconds: int = Field(
         1, ge=1, description="The Retry-After of a 429 from the ingest routes."

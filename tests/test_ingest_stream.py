@@ -1,5 +1,6 @@
-"""HTTP ingest under load: bodies are stored as they stream in, and past
-`ingest.max_concurrent_requests` the ingest routes answer 429 with Retry-After at once."""
+"""HTTP ingest under load: bodies are stored as they stream in; past
+`ingest.max_concurrent_requests` a few requests wait briefly for a slot, and past that
+bound (or that wait) the ingest routes answer 429 with Retry-After."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def test_past_the_admission_bound_ingest_answers_429_with_retry_after(
     settings: Settings, store: DuckDBSignalStore
 ) -> None:
     settings.ingest.max_concurrent_requests = 1
+    settings.ingest.max_queued_requests = 0  # no waiting room: refused at once
     settings.ingest.retry_after_seconds = 3
     release = threading.Event()
 
@@ -62,6 +64,74 @@ def test_past_the_admission_bound_ingest_answers_429_with_retry_after(
         again = client.post("/api/v1/signals", content=ndjson(log(2)), headers=NDJSON)
         assert again.status_code == 200 and again.json()["accepted"] == 1
     assert store.count("logs") == 3
+
+
+def test_a_burst_waits_for_a_slot_within_its_bounds_instead_of_being_refused(
+    settings: Settings, store: DuckDBSignalStore
+) -> None:
+    settings.ingest.max_concurrent_requests = 1
+    settings.ingest.max_queued_requests = 1
+    settings.ingest.queue_seconds = 30  # longer than the test needs: only the release frees it
+    release = threading.Event()
+
+    def held_body() -> Iterator[bytes]:
+        yield ndjson(log(0, id="held-1"))
+        release.wait(60)
+        yield ndjson(log(1, id="held-2"))
+
+    app = create_app(settings, store=store)
+    admission = app.state.admission
+    with serving(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        answers: dict[str, httpx.Response] = {}
+
+        def send(name: str, body) -> threading.Thread:
+            thread = threading.Thread(target=lambda: answers.__setitem__(
+                name, client.post("/api/v1/signals", content=body, headers=NDJSON)))
+            thread.start()
+            return thread
+
+        held = send("held", held_body())
+        try:
+            wait_until(lambda: admission.active == 1, 30, what="the held request admitted")
+            queued = send("queued", ndjson(log(2, id="queued")))
+            wait_until(lambda: admission.waiting == 1, 30, what="the next one to wait")
+            # The waiting room (one place) is full: a third sender is refused at once.
+            third = client.post("/api/v1/signals", content=ndjson(log(3)), headers=NDJSON)
+            assert third.status_code == 429 and "1 more waiting" in third.json()["detail"]
+        finally:
+            release.set()
+            held.join(60)
+        queued.join(60)
+    assert answers["held"].status_code == 200 and answers["held"].json()["accepted"] == 2
+    assert answers["queued"].status_code == 200 and answers["queued"].json()["accepted"] == 1
+    assert admission.refused == 1 and store.count("logs") == 3
+
+
+def test_a_queued_request_is_refused_once_its_wait_is_over(
+    settings: Settings, store: DuckDBSignalStore
+) -> None:
+    settings.ingest.max_concurrent_requests = 1
+    settings.ingest.queue_seconds = 0.2
+    release = threading.Event()
+
+    def held_body() -> Iterator[bytes]:
+        yield ndjson(log(0, id="held-1"))
+        release.wait(60)
+
+    app = create_app(settings, store=store)
+    with serving(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        holder = threading.Thread(target=lambda: client.post(
+            "/api/v1/signals", content=held_body(), headers=NDJSON))
+        holder.start()
+        try:
+            wait_until(lambda: app.state.admission.active == 1, 30, what="the slot held")
+            # The slot stays held until the release below, so the wait always runs out.
+            late = client.post("/api/v1/signals", content=ndjson(log(2)), headers=NDJSON)
+        finally:
+            release.set()
+            holder.join(60)
+    assert late.status_code == 429 and late.headers["retry-after"] == "1"
+    assert app.state.admission.waiting == 0
 
 
 def test_a_large_body_is_stored_block_by_block_not_held_whole(

@@ -1,17 +1,20 @@
-"""Backpressure for the ingest routes: a bounded number of bodies in flight at once.
+"""Backpressure for the ingest routes: a bounded number of bodies in flight at once, and a
+short, bounded wait for a slot.
 
 Every ingest request (`POST /api/v1/signals`, `/v1/logs`, `/v1/metrics`, `/v1/traces`) holds
 one slot from the moment it is admitted until its records are stored. When all
-`ingest.max_concurrent_requests` slots are taken the next request is refused at once with
-429 and `Retry-After`, before its body is read: nothing waits in an unbounded queue, so the
-server's memory and its answer times stay bounded however many senders there are.
+`ingest.max_concurrent_requests` slots are taken, up to `ingest.max_queued_requests` more
+wait at most `ingest.queue_seconds` for one, their bodies still unread (so they cost no
+memory); past either bound the answer is 429 with `Retry-After`. A burst is absorbed
+instead of refused, and still nothing waits without bound: memory and answer times stay
+bounded however many senders there are.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from oasis.signals.errors import TooManyRequests
 
@@ -21,40 +24,72 @@ class IngestBusy(TooManyRequests):
 
 
 class IngestAdmission:
-    """At most `limit` ingest requests at once; `refused` counts those turned away and
-    `max_held_bytes` is the most body bytes one request held at once (what a streamed body
-    keeps small)."""
+    """At most `limit` ingest requests at once, `max_waiting` more waiting up to
+    `wait_seconds` for a slot. `refused` counts those turned away, `max_held_bytes` is the
+    most body bytes one request held at once (what a streamed body keeps small)."""
 
-    def __init__(self, limit: int, retry_after_seconds: int) -> None:
+    def __init__(self, limit: int, retry_after_seconds: int, *, max_waiting: int = 0,
+                 wait_seconds: float = 0.0) -> None:
         self.limit = limit
         self.retry_after_seconds = retry_after_seconds
+        self.max_waiting = max_waiting
+        self.wait_seconds = wait_seconds
         self.refused = 0
         self.max_held_bytes = 0
         self._active = 0
-        self._lock = threading.Lock()
+        self._waiting = 0
+        self._free: asyncio.Condition | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def active(self) -> int:
         return self._active
 
-    def note_held(self, size: int) -> None:
-        with self._lock:
-            self.max_held_bytes = max(self.max_held_bytes, size)
+    @property
+    def waiting(self) -> int:
+        return self._waiting
 
-    @contextmanager
-    def admit(self) -> Iterator[None]:
-        """Hold a slot for the body of the `with`; raise `IngestBusy` if none is free."""
-        with self._lock:
-            if self._active >= self.limit:
-                self.refused += 1
-                raise IngestBusy(
-                    f"the server is ingesting {self.limit} requests already; retry after "
-                    f"{self.retry_after_seconds} s",
-                    retry_after_seconds=self.retry_after_seconds,
-                )
-            self._active += 1
+    def note_held(self, size: int) -> None:
+        self.max_held_bytes = max(self.max_held_bytes, size)
+
+    @asynccontextmanager
+    async def admit(self) -> AsyncIterator[None]:
+        """Hold a slot for the body of the `async with`, waiting for one within the bounds;
+        raise `IngestBusy` past them. Runs on the event loop only, so the counters need no
+        lock."""
+        free = self._condition()
+        if self._active >= self.limit:
+            if self._waiting >= self.max_waiting or self.wait_seconds <= 0:
+                raise self._busy()
+            self._waiting += 1
+            try:
+                async with free:
+                    await asyncio.wait_for(free.wait_for(lambda: self._active < self.limit),
+                                           self.wait_seconds)
+            except TimeoutError:
+                raise self._busy() from None
+            finally:
+                self._waiting -= 1
+        self._active += 1
         try:
             yield
         finally:
-            with self._lock:
-                self._active -= 1
+            self._active -= 1
+            async with free:
+                free.notify(1)
+
+    def _condition(self) -> asyncio.Condition:
+        # asyncio primitives belong to one event loop; an app may be served by another
+        # later (a second test client), so the condition follows the running loop.
+        loop = asyncio.get_running_loop()
+        if self._free is None or self._loop is not loop:
+            self._free, self._loop = asyncio.Condition(), loop
+        return self._free
+
+    def _busy(self) -> IngestBusy:
+        self.refused += 1
+        return IngestBusy(
+            f"the server is ingesting {self.limit} requests with {self._waiting} more "
+            f"waiting already; retry after {self.retry_after_seconds} s",
+            retry_after_seconds=self.retry_after_seconds,
+        )

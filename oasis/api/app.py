@@ -68,7 +68,9 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
     )
     install_error_handlers(app)
     app.state.admission = IngestAdmission(settings.ingest.max_concurrent_requests,
-                                          settings.ingest.retry_after_seconds)
+                                          settings.ingest.retry_after_seconds,
+                                          max_waiting=settings.ingest.max_queued_requests,
+                                          wait_seconds=settings.ingest.queue_seconds)
     app.add_middleware(SecurityHeaders)
     install_log_redaction()
     install_docs(app)

@@ -28,6 +28,7 @@ from oasis.notify.dispatch import Dispatcher
 from oasis.remediate import Executors
 from oasis.respond.actions import ActionStore
 from oasis.respond.responder import Responder
+from oasis.runtime.memory import bound_allocators
 from oasis.runtime.metrics import SelfMetrics
 from oasis.runtime.response import ResponseKit, build_response
 from oasis.runtime.triage import TriageKit, build_triage
@@ -127,6 +128,7 @@ def open_services(settings: Settings, *, store: SignalStore | None = None,
     """Open everything from `settings`; `store` is used (and left open) when given. With
     `monitor`, the detection monitor is built too (the loops run it). If anything fails
     to open, what was opened before it is closed again."""
+    bound_allocators()
     with contextlib.ExitStack() as closing:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         check_schema(settings.incident_db_url)

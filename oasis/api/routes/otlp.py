@@ -97,7 +97,7 @@ async def _export(kind: Kind, request: Request, receiver: OtlpReceiver,
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
             f"unsupported Content-Type {content_type!r}: send {PROTOBUF} or {JSON}", JSON)
     try:
-        with admission.admit():
+        async with admission.admit():
             return await _store(kind, request, receiver, max_body_mb, content_type)
     except IngestBusy as exc:
         return _status_response(exc.status, exc.message, content_type,

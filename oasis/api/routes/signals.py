@@ -75,7 +75,7 @@ async def post_signals(
             f"unsupported Content-Type {content_type!r}: send application/x-ndjson "
             "or application/json",
         )
-    with admission.admit():  # IngestBusy: 429 with Retry-After, before the body is read
+    async with admission.admit():  # IngestBusy: 429 with Retry-After, before the body is read
         body = BodyStream(request, int(settings.ingest.max_body_mb * 1024 * 1024))
         try:
             report = await ingest_stream(body, ingestor)  # BodyError: 400
@@ -105,7 +105,7 @@ async def ingest_stream(body: BodyStream, ingestor: Ingestor) -> IngestReport:
     first_line = 1
     while block:
         report = await run_in_threadpool(
-            partial(ingestor.ingest_lines, block.split(b"\n"), first_line=first_line))
+            partial(ingestor.ingest_ndjson, block, first_line=first_line))
         total.merge(report, max_errors=ingestor.max_errors)
         first_line += block.count(b"\n")
         block = await anext(blocks, b"")
