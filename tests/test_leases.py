@@ -195,3 +195,36 @@ def test_replicas_on_a_shared_state_database_wait_out_a_current_lease(
                    what="the free leases taken")
         assert "responder" not in _runs(client)
     assert leases.holders()["responder"]["holder"] == other.holder
+
+
+@pytest.mark.postgres
+def test_only_the_triage_lease_holder_works_the_shared_event_queue(
+    tmp_path, postgres_url
+) -> None:
+    """Events queued on any replica wait in the shared database for the one replica that
+    holds the `triage` lease; when it goes, another takes the queue over."""
+    from oasis.runtime.services import open_services
+    from oasis.triage.parse import parse_batch
+    from tests.test_triage_events import finding
+
+    engine = sa.create_engine(postgres_url)
+    schema.upgrade(engine)
+    leases = LeaseStore(engine)
+    other = leases.acquire("triage", "other-replica:7:1", 600)
+    settings = Settings(data_dir=tmp_path / "data", state_url=postgres_url,
+                        knowledge={"embedder": "none"}, notify={"email_enabled": False})
+    services = open_services(settings, monitor=False)
+    try:
+        queue = services.triage.queue
+        queue.submit(parse_batch(finding(1), received_at=T0).events)
+        wait_until(lambda: "triage" in services.leader.standby, 60,
+                   what="this replica to ask for the triage lease and be refused")
+        assert queue.pending() == 1  # the holder (elsewhere) has it, not this replica
+        leases.release(other)  # the other replica shut down
+        queue._wake.set()
+        wait_until(lambda: queue.pending() == 0, 60, what="the event triaged here")
+        assert "triage" in services.leader.held
+        [event] = services.triage.events.list()
+        assert event.verdict is not None
+    finally:
+        services.close()

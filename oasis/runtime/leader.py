@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import secrets
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,12 +23,19 @@ from oasis.leases import Lease, LeaseStore, fenced
 log = logging.getLogger(__name__)
 
 
+def replica_holder() -> str:
+    """Who holds a lease: this host, this process, and a nonce for this set of services."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
 @dataclass
 class Leadership:
     leases: LeaseStore
     holder: str
     lease_seconds: float
     held: dict[str, Lease] = field(default_factory=dict)
+    #: Leases this replica asked for last time and did not get: it is standby for them.
+    standby: set[str] = field(default_factory=set)
 
     @property
     def poll_seconds(self) -> float:
@@ -37,9 +47,11 @@ class Leadership:
         Whether it ran."""
         lease = self.leases.acquire(name, self.holder, self.lease_seconds)
         if lease is None:
+            self.standby.add(name)
             if self.held.pop(name, None) is not None:
                 log.warning("lease %s went to another replica", name)
             return False
+        self.standby.discard(name)
         previous = self.held.get(name)
         fresh = previous is None or previous.token != lease.token
         if fresh:

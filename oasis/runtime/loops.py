@@ -15,10 +15,11 @@ Leases (`oasis.runtime.leader`, `oasis.leases`) are fenced: a replica that lost 
 cannot commit under it. Standbys ask for a lease every third of `server.lease_seconds`,
 so a dead holder's loops resume on another replica within `lease_seconds * 4/3`. On the
 embedded default there is no other replica: a process restarted after a crash takes its
-predecessor's leases over at once (`sole_process`).
+predecessor's leases over at once (`oasis.runtime.services.sole_process`).
 
 The triage queue is not here: it is a worker thread of its own, opened and closed with the
-triage side (`oasis.triage.flow.EventQueue`).
+triage side (`oasis.triage.queue.EventQueue`), and works under the `triage` lease of the
+same `services.leader`.
 
 Each pass is a plain function (`monitor_pass`, `respond_pass`, `dispatch_pass`,
 `retention_pass`) that a test or a replay can call directly; `start_loops` runs them in
@@ -31,8 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,24 +46,10 @@ from oasis.runtime.services import Services
 log = logging.getLogger(__name__)
 
 
-def holder_id(services: Services) -> str:
-    """Who holds a lease: this host, this process, these services."""
-    return f"{socket.gethostname()}:{os.getpid()}:{id(services)}"
-
-
 def leadership(services: Services) -> Leadership:
-    """This replica's claim on the loops' leases, in the state database."""
-    return Leadership(LeaseStore(services.incidents.engine), holder_id(services),
+    """Another claim on the leases as this replica (the same holder as `services.leader`)."""
+    return Leadership(LeaseStore(services.incidents.engine), services.leader.holder,
                       services.settings.server.lease_seconds)
-
-
-def sole_process(services: Services) -> bool:
-    """The embedded default: signals in the data dir's DuckDB file, which one process at a
-    time can open for writing, and state beside it. No other replica can exist, so leases
-    left by a predecessor that died (kill -9, power loss) are its own to take over at once
-    instead of after `server.lease_seconds`."""
-    settings = services.settings
-    return settings.store.backend == "duckdb" and settings.state_url is None
 
 
 def respond_pass(services: Services) -> None:
@@ -136,12 +121,7 @@ def start_loops(services: Services) -> Loops:
     the monitor and the responder when the services have a monitor; the leased ones run
     only while this replica holds their lease."""
     settings = services.settings
-    leader = leadership(services)
-    if sole_process(services):
-        orphaned = leader.leases.expire_others(leader.holder)
-        if orphaned:
-            log.warning("resuming %s at once: the process before this one on the data dir "
-                        "stopped without releasing them", ", ".join(orphaned))
+    leader = services.leader
     stopping = asyncio.Event()
     # (what, interval, lease or None, step(fresh))
     runs: list[tuple[str, float, str | None, Callable[[bool], object]]] = [

@@ -8,6 +8,7 @@ runs the background loops of `oasis.runtime.loops` on it.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,21 +23,25 @@ from oasis.incidents import IncidentStore
 from oasis.ingest import Ingestor, TimeWindow
 from oasis.ingest.otlp.receiver import OtlpReceiver
 from oasis.knowledge import KnowledgeBase
+from oasis.leases import LeaseStore
 from oasis.monitor import Monitor
 from oasis.notify import Outbox
 from oasis.notify.dispatch import Dispatcher
 from oasis.remediate import Executors
 from oasis.respond.actions import ActionStore
 from oasis.respond.responder import Responder
+from oasis.runtime.leader import Leadership, replica_holder
 from oasis.runtime.memory import bound_allocators
 from oasis.runtime.metrics import SelfMetrics
 from oasis.runtime.response import ResponseKit, build_response
-from oasis.runtime.triage import TriageKit, build_triage
+from oasis.runtime.triage import TRIAGE_LEASE, TriageKit, build_triage
 from oasis.schema import prepare
 from oasis.sources import FederatedSignals, open_sources
 from oasis.state import state_engine
 from oasis.store import SignalStore, open_signal_store
 from oasis.triage.act import OheroAct
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -61,6 +66,8 @@ class Services:
     signals: SignalStore
     metrics: SelfMetrics
     otlp: OtlpReceiver
+    # This replica's hold on the leased loops (the background loops and the triage queue).
+    leader: Leadership
     _closing: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
 
     # The response side's parts, as the routes ask for them.
@@ -113,6 +120,27 @@ class Services:
         self._closing.close()
 
 
+def sole_process(settings: Settings) -> bool:
+    """The embedded default: signals in the data dir's DuckDB file, which one process at a
+    time can open for writing, and state beside it. No other replica can exist, so leases
+    left by a predecessor that died (kill -9, power loss) are this process's to take over
+    at once instead of after `server.lease_seconds`."""
+    return settings.store.backend == "duckdb" and settings.state_url is None
+
+
+def open_leadership(settings: Settings, incidents: IncidentStore) -> Leadership:
+    """This replica's claim on the leases; on the embedded default, a crashed predecessor's
+    leases are ended first (new tokens fence the dead holder out all the same)."""
+    leader = Leadership(LeaseStore(incidents.engine), replica_holder(),
+                        settings.server.lease_seconds)
+    if sole_process(settings):
+        orphaned = leader.leases.expire_others(leader.holder)
+        if orphaned:
+            log.warning("resuming %s at once: the process before this one on the data dir "
+                        "stopped without releasing them", ", ".join(orphaned))
+    return leader
+
+
 def check_schema(url: str) -> None:
     """Before any store creates a table: upgrade the embedded database, or refuse to run
     on a shared one whose schema revision is not this code's (`oasis.schema.prepare`)."""
@@ -152,8 +180,11 @@ def open_services(settings: Settings, *, store: SignalStore | None = None,
             answerer=ModelAnswerer(settings.model) if settings.model.provider != "none"
             else None)
         # The built-in organisation stands in for a missing file, so triage always runs.
+        leader = open_leadership(settings, incidents)
         triage = build_triage(settings, incidents, kit.audit, kit.outbox, with_queue=True,
-                              knowledge=knowledge)
+                              knowledge=knowledge,
+                              under_lease=lambda step: leader.run(TRIAGE_LEASE,
+                                                                  lambda _fresh: step()))
         closing.callback(triage.close)  # its queue's worker thread
         problem = None
         act = OheroAct(triage.flow if triage is not None else None, knowledge.consult,
@@ -162,7 +193,7 @@ def open_services(settings: Settings, *, store: SignalStore | None = None,
         metrics.watch(incidents, kit.outbox, lambda: signals)
         otlp = OtlpReceiver(store, open_ingestor(settings, store), settings.otlp)
         return Services(settings, store, incidents, auth, kit, knowledge, triage, problem,
-                        detector, act, signals, metrics, otlp, closing.pop_all())
+                        detector, act, signals, metrics, otlp, leader, closing.pop_all())
 
 
 def open_ingestor(settings: Settings, store: SignalStore, *, workers: int = 1) -> Ingestor:

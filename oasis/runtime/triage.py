@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from oasis.audit import AuditLog
@@ -48,9 +49,17 @@ class TriageKit:
             self.queue.close()
 
 
+#: The lease under which one replica at a time works the triage queue.
+TRIAGE_LEASE = "triage"
+
+
 def build_triage(settings: Settings, incidents: IncidentStore, audit: AuditLog,
                  outbox: Outbox | None, *, with_queue: bool = False,
-                 knowledge: KnowledgeBase | None = None) -> TriageKit:
+                 knowledge: KnowledgeBase | None = None,
+                 under_lease: Callable[[Callable[[], object]], bool] | None = None,
+                 ) -> TriageKit:
+    """The triage side; with `with_queue`, its durable queue's worker too, working only
+    while `under_lease(step)` runs the step (it holds `TRIAGE_LEASE`)."""
     cfg = settings.triage
     org = (load_organisation(cfg.organisation_file) if cfg.organisation_file is not None
            else BUILTIN_ORGANISATION)
@@ -80,7 +89,8 @@ def build_triage(settings: Settings, incidents: IncidentStore, audit: AuditLog,
                       cost_judge=CostJudge(settings.model)
                       if settings.model.provider != "none" else None, watcher=watcher)
     queue = EventQueue(flow, incidents.engine, cfg.queue_size,
-                       claim_seconds=cfg.queue_claim_seconds) if with_queue else None
+                       claim_seconds=cfg.queue_claim_seconds,
+                       under_lease=under_lease) if with_queue else None
     return TriageKit(org, flow, events, tickets, queue, PagerDutyIntake(flow, cfg.pagerduty),
                      SnsGate(cfg.sns))
 

@@ -7,6 +7,11 @@ deletes it once handled. A row whose worker died is claimed again when its claim
 and handed over with `resumed=True`, so the flow finishes the dead attempt's work instead of
 starting over: one decision and one ticket per team, whatever moment the crash hit.
 
+With several replicas on one state database, the worker works only under a lease
+(`under_lease`, given by the composition root: the `triage` lease, fenced, so a replica
+that lost it cannot commit a decision): one replica triages at a time, whichever received
+the events. The others' workers stand by and ask again every few seconds.
+
 Bounded: past `maxsize` waiting events a submit raises QueueFull (the endpoint answers 429
 with Retry-After) instead of dropping events.
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -33,6 +39,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3  # an event whose handling raises this often is logged and dropped
 RETRY_SECONDS = 5.0  # before an event whose handling raised is tried again
+STANDBY_SECONDS = 3.0  # between asks for the lease while another replica holds it
 
 metadata = sa.MetaData()
 triage_queue = sa.Table(
@@ -54,9 +61,13 @@ class EventQueue:
     """Durable, bounded, in order, one worker: back-pressure instead of dropped events."""
 
     def __init__(self, flow: TriageFlow, engine: Engine, maxsize: int = 10_000, *,
-                 claim_seconds: float = 120.0) -> None:
+                 claim_seconds: float = 120.0,
+                 under_lease: Callable[[Callable[[], object]], bool] | None = None) -> None:
         self.flow, self.engine = flow, engine
         self.maxsize, self.claim_seconds = maxsize, claim_seconds
+        #: Runs a step only while this replica holds the queue's lease, and says whether it
+        #: ran; None: no lease (one process, e.g. a command or a test).
+        self.under_lease = under_lease
         metadata.create_all(engine)
         self._wake = threading.Event()
         self._closing = threading.Event()
@@ -95,16 +106,25 @@ class EventQueue:
     def _work(self) -> None:
         while not self._closing.is_set():
             try:
-                claimed = self._claim_next()
+                if self.under_lease is None:
+                    self._drain()
+                    ran = True
+                else:
+                    ran = self.under_lease(self._drain)
             except Exception:  # the database is away: try again shortly
                 log.exception("could not read the triage queue")
-                claimed = None
+                ran = False
+            with self._idle:
+                self._idle.notify_all()
+            self._wake.wait(self._retry_in() if ran else STANDBY_SECONDS)
+            self._wake.clear()
+
+    def _drain(self) -> None:
+        """Handle every claimable event, oldest first, until none is left or closing."""
+        while not self._closing.is_set():
+            claimed = self._claim_next()
             if claimed is None:
-                with self._idle:
-                    self._idle.notify_all()
-                self._wake.wait(self._retry_in())
-                self._wake.clear()
-                continue
+                return
             self._handle(*claimed)
 
     def _handle(self, seq: int, attempts: int, event: OpsEvent) -> None:

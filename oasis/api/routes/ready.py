@@ -3,7 +3,8 @@
 Ready when the state database answers at this code's schema revision and the signal store
 answers; 503 with the problems otherwise. `/healthz` says the process is up (liveness);
 this says it can serve (readiness). The body also names the loops this replica runs now
-(the leases it holds), so an operator sees which replica is the monitor.
+(the leases it holds) and those it stands by for, so an operator sees which replica is the
+monitor.
 """
 
 from __future__ import annotations
@@ -44,5 +45,7 @@ async def readyz(request: Request, services: ServicesDep) -> JSONResponse:
         "problems": problems,
         "replica": loops.leader.holder if loops else None,
         "runs": sorted(loops.leader.held) if loops else [],
+        # Leases another replica holds and this one waits to take over if it dies.
+        "standby": sorted(loops.leader.standby) if loops else [],
     }
     return JSONResponse(body, status_code=503 if problems else 200)
