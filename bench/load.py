@@ -346,6 +346,7 @@ def main() -> None:
         large = sized_bodies(path, FOUR_CLIENT_BODY_BYTES)
         records = sum(body.count(b"\n") for body in small)
         print(f"{records:,} records, {len(small)} batches of {BATCH_RECORDS}", flush=True)
+        load_before = list(os.getloadavg())
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in scenarios}
         for run in range(args.runs):
             if "load" in scenarios:
@@ -362,7 +363,9 @@ def main() -> None:
         result = {
             "when": datetime.now(UTC).isoformat(),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                        "note": "shared with other work while measured: figures are noisy"},
+                        # Other work on the machine skews every figure: say how busy it was.
+                        "load_average_before": load_before,
+                        "load_average_after": list(os.getloadavg())},
             "records": records, "runs": args.runs, "clients": args.clients,
             "seconds": args.seconds, "batch_records": BATCH_RECORDS,
             "medians": medians, "all_runs": runs, "targets": TARGETS,

@@ -138,7 +138,7 @@ def test_a_large_body_is_stored_block_by_block_not_held_whole(
     settings: Settings, store: DuckDBSignalStore
 ) -> None:
     body = ndjson(*_records(40_000))
-    assert len(body) > 8 * STREAM_BLOCK_BYTES
+    assert len(body) > 3 * STREAM_BLOCK_BYTES
     app = create_app(settings, store=store)
     with serving(app) as url:
         r = httpx.post(url + "/api/v1/signals", content=body, headers=NDJSON, timeout=120)

@@ -5,13 +5,11 @@ And: the service killed in the middle of an action completes it exactly once on 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import signal
 import subprocess
 import sys
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,8 +19,8 @@ import yaml
 
 from oasis.incidents import Incident, IncidentStore, Severity, Status, TimelineEvent
 from oasis.notify.catcher import MailCatcher, text_of
-from oasis.simulate.control import create_control_app
 from oasis.simulate.fleet import Fleet
+from tests.held_rollback import HeldRollback
 from tests.helpers import wait_until
 from tests.servers import free_port, serving
 
@@ -86,46 +84,16 @@ def test_demo_loop_with_a_person_approving_from_the_email(tmp_path: Path) -> Non
             proc.wait()
 
 
-class SlowFleet:
-    """The fleet's real control API, whose first rollback is still under way when the same
-    rollback is re-issued: it is held until a second request arrives (or `release()`), and
-    the second is carried out after it. So OASIS can be killed in the middle of one and
-    restarted, however slow the machine."""
-
-    def __init__(self) -> None:
-        self.fleet = Fleet()
-        self.fleet.deploy("checkout-service", "9.9.9")
-        self.app = create_control_app(self.fleet)
-        self.started = threading.Event()
-        self._reissued = threading.Event()
-        self._first_done = threading.Event()
-        self.calls = 0
-
-        @self.app.middleware("http")
-        async def slow(request, call_next):
-            if request.method != "POST" or not request.url.path.endswith("/rollback"):
-                return await call_next(request)
-            self.calls += 1
-            if self.calls > 1:
-                self._reissued.set()
-                await asyncio.to_thread(self._first_done.wait, 120)
-                return await call_next(request)
-            self.started.set()
-            await asyncio.to_thread(self._reissued.wait, 120)
-            try:
-                return await call_next(request)
-            finally:
-                self._first_done.set()
-
-    def release(self) -> None:
-        """Let whatever is held go, so the server can stop."""
-        self._reissued.set()
-        self._first_done.set()
+def slow_fleet() -> HeldRollback:
+    """checkout-service on a bad 9.9.9, behind a control API that holds the first rollback."""
+    fleet = Fleet()
+    fleet.deploy("checkout-service", "9.9.9")
+    return HeldRollback(fleet)
 
 
 @pytest.mark.slow
 def test_service_killed_mid_action_completes_it_exactly_once(tmp_path: Path) -> None:
-    slow = SlowFleet()
+    slow = slow_fleet()
     now = datetime.now(UTC)
     data = tmp_path / "data"
     data.mkdir()

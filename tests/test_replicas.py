@@ -8,7 +8,6 @@ acknowledged record in the aggregates, and each loop taken over within the lease
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections import Counter
@@ -22,9 +21,9 @@ import sqlalchemy as sa
 from oasis.notify.catcher import MailCatcher
 from oasis.notify.catcher import free_port as free_smtp_port
 from oasis.simulate import GeneratorConfig, simulate
-from oasis.simulate.control import create_control_app
 from oasis.store.postgres_store import PostgresSignalStore
 from tests.cluster import Cluster, push
+from tests.held_rollback import HeldRollback
 from tests.helpers import wait_until
 from tests.servers import serving
 
@@ -35,40 +34,6 @@ LEASE_SECONDS = 3.0
 # the slack is for a loaded 2-core machine (the default lease of 20 s gives ~27 s, < 30 s).
 FAILOVER_BOUND = LEASE_SECONDS * 4 / 3 + 10.0
 START = datetime(2026, 11, 23, tzinfo=UTC)
-
-
-class HeldRollback:
-    """The fleet's real control API, whose first rollback is held until the same rollback
-    is re-issued (by the replica that took over), so the responder's holder can be killed
-    in the middle of it however slow the machine is."""
-
-    def __init__(self, fleet) -> None:
-        self.fleet = fleet
-        self.app = create_control_app(fleet)
-        self.started = threading.Event()
-        self._reissued = threading.Event()
-        self._first_done = threading.Event()
-        self.calls = 0
-
-        @self.app.middleware("http")
-        async def hold(request, call_next):
-            if request.method != "POST" or not request.url.path.endswith("/rollback"):
-                return await call_next(request)
-            self.calls += 1
-            if self.calls > 1:
-                self._reissued.set()
-                await asyncio.to_thread(self._first_done.wait, 120)
-                return await call_next(request)
-            self.started.set()
-            await asyncio.to_thread(self._reissued.wait, 120)
-            try:
-                return await call_next(request)
-            finally:
-                self._first_done.set()
-
-    def release(self) -> None:
-        self._reissued.set()
-        self._first_done.set()
 
 
 def _takeover(cluster: Cluster, name: str, before: tuple[str, int], killed_at: float) -> float:
