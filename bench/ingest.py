@@ -41,8 +41,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import variety  # noqa: E402
+from oasis.config import StoreSettings  # noqa: E402
 from oasis.ingest import Ingestor, TimeWindow  # noqa: E402
 from oasis.ingest.pipeline import default_workers  # noqa: E402
+from oasis.runtime.memory import bound_allocators  # noqa: E402
 from oasis.store import DuckDBSignalStore  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -93,7 +95,9 @@ def child_file_ingest(path: str, db: str, workers: int, fast: bool) -> None:
     """One run of what `oasis ingest FILE` does, in this (fresh) process; prints JSON."""
     import resource
 
-    store = DuckDBSignalStore(Path(db), retention_days=0)
+    bound_allocators()  # as `oasis ingest` does
+    store = DuckDBSignalStore(Path(db), retention_days=0,
+                              memory_limit_mb=StoreSettings().memory_limit_mb)
     window = TimeWindow(
         clock=lambda: INGEST_CLOCK, max_future=timedelta(minutes=10), max_age=timedelta(days=14)
     )

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from oasis.cli.app import app, console, err_console, fail, settings_from
 from oasis.ingest import IngestReport, Rejection, open_source
+from oasis.runtime.memory import bound_allocators
 from oasis.runtime.services import open_ingestor
 from oasis.signals.retry import Backoff, retry_after_seconds, with_retries
 from oasis.store import StoreLockedError, open_signal_store
@@ -43,6 +44,7 @@ def ingest(
     max_errors = settings.ingest.max_errors
     total = IngestReport()
     if url is None:
+        bound_allocators()  # a long file must not grow this process's memory
         try:
             store = open_signal_store(settings)
         except StoreLockedError as exc:
