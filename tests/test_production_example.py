@@ -6,6 +6,7 @@ command and environment passes the Compose health check while its sources are do
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -79,4 +80,7 @@ def test_the_production_example_migrates_and_serves_on_postgres(
         proc.terminate()
         proc.wait(60)
         log.close()
-    assert proc.returncode == 0, (tmp_path / "serve.log").read_text()[-3000:]
+    output = (tmp_path / "serve.log").read_text()
+    # uvicorn re-raises SIGTERM once shut down; what matters is that it shut down cleanly.
+    assert proc.returncode in (0, -signal.SIGTERM), output[-3000:]
+    assert "Application shutdown complete" in output
