@@ -9,6 +9,7 @@ import uvicorn
 
 from oasis.api import create_app
 from oasis.cli.app import app, console, fail, settings_from
+from oasis.runtime.memory import freeze_startup_objects
 from oasis.runtime.services import check_schema
 from oasis.store import StoreLockedError, open_signal_store
 
@@ -34,7 +35,9 @@ def serve(
     settings = settings.model_copy(update={"server": settings.server.model_copy(
         update={"host": host, "port": port})})
     console.print(f"OASIS on http://{host}:{port}  (data dir {settings.data_dir})")
+    service = create_app(settings, store=store)
+    freeze_startup_objects()  # one server per process: what is loaded now lives until exit
     try:
-        uvicorn.run(create_app(settings, store=store), host=host, port=port, log_level="info")
+        uvicorn.run(service, host=host, port=port, log_level="info")
     finally:
         store.close()

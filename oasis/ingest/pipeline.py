@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import io
+import itertools
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -213,6 +214,17 @@ class Ingestor:
         on_batch: Callable[[IngestReport], None] | None,
     ) -> IngestReport:
         total = IngestReport()
+        parsed = iter(parsed)
+        first = next(parsed, None)
+        second = next(parsed, None) if first is not None else None
+        if second is None:  # one block (an HTTP request's): no writer thread to start
+            if first is not None:
+                batch, report = first
+                if isinstance(batch, LineBatch):
+                    batch = batch.to_batch()
+                self._settle(report, self.store.append_batch(batch), total, on_batch)
+            return total
+        parsed = itertools.chain((first, second), parsed)
         # One batch is written while the next is parsed: the store's insert runs
         # outside the GIL, so parsing and writing share the cores.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="oasis-ingest") as writer:
@@ -224,12 +236,7 @@ class Ingestor:
                     return
                 future, report = in_flight
                 in_flight = None
-                stored = future.result()
-                report.accepted += stored.accepted
-                report.duplicates += stored.duplicates
-                total.merge(report, max_errors=self.max_errors)
-                if on_batch is not None:
-                    on_batch(report)
+                self._settle(report, future.result(), total, on_batch)
 
             for batch, report in parsed:
                 if isinstance(batch, LineBatch):
@@ -238,6 +245,15 @@ class Ingestor:
                 in_flight = (writer.submit(self.store.append_batch, batch), report)
             settle()
         return total
+
+    def _settle(self, report: IngestReport, stored: AppendResult, total: IngestReport,
+                on_batch: Callable[[IngestReport], None] | None) -> None:
+        """Count what the store kept of one batch into its report and the total."""
+        report.accepted += stored.accepted
+        report.duplicates += stored.duplicates
+        total.merge(report, max_errors=self.max_errors)
+        if on_batch is not None:
+            on_batch(report)
 
 
 def _chunked(items: Iterable[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import logging
 
 log = logging.getLogger(__name__)
@@ -50,3 +51,11 @@ def bound_allocators() -> None:
     for option, value in ((_M_ARENA_MAX, ARENAS), (_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)):
         if mallopt(option, value) != 1:
             log.debug("mallopt(%d, %d) refused; malloc keeps its default", option, value)
+
+
+def freeze_startup_objects() -> None:
+    """Move everything alive after start-up (modules, settings, routes) out of the cycle
+    collector's sight: they live as long as the process, and every full collection would
+    otherwise walk them again."""
+    gc.collect()
+    gc.freeze()
