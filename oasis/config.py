@@ -101,8 +101,9 @@ class ServerSettings(_Section):
     )
     lease_seconds: float = Field(
         20.0, ge=0.3, le=600, description="How long a replica's hold on a loop (monitor, "
-        "responder, dispatcher, retention) lasts unless renewed; when it dies, another "
-        "replica takes the loop over within lease_seconds * 4/3 (docs/production.md).")
+        "responder, dispatcher, retention, triage queue) lasts unless renewed; when it "
+        "dies, another replica takes the loop over within lease_seconds * 4/3 "
+        "(docs/production.md).")
 
 
 class Settings(BaseSettings):

@@ -115,7 +115,7 @@ class LeaseStore:
     def expire_others(self, holder: str) -> list[str]:
         """End every current lease not held by `holder` (tokens kept, so the next taker
         still fences the old holder out); the names. Only for a process that knows no
-        other can be alive: see `oasis.runtime.loops.sole_process`."""
+        other can be alive: see `oasis.runtime.services.sole_process`."""
         t = lease_table.c
         now = to_db(self.clock())
         with self.engine.begin() as conn:
@@ -126,6 +126,17 @@ class LeaseStore:
                 .returning(t.name)
             )]
         return sorted(names)
+
+    def release_held(self, name: str, holder: str) -> None:
+        """Give `name` up if `holder` holds it, whatever its token (a shutdown that no
+        longer knows the token a heartbeat last renewed)."""
+        t = lease_table.c
+        with self.engine.begin() as conn:
+            conn.execute(
+                lease_table.update()
+                .where(t.name == name, t.holder == holder)
+                .values(expires_at=to_db(self.clock() - timedelta(seconds=1)))
+            )
 
     def record_progress(self, lease: Lease, at: datetime) -> bool:
         """Note how far the holder got; False (nothing written) if it lost the lease."""

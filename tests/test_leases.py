@@ -190,10 +190,12 @@ def test_replicas_on_a_shared_state_database_wait_out_a_current_lease(
     other = leases.acquire("responder", "other-host:7:1", 600)
 
     with TestClient(create_app(settings)) as client:
-        # Every loop asks for its lease on its first pass, at startup.
-        wait_until(lambda: {"monitor", "dispatcher"} <= set(_runs(client)), 60,
-                   what="the free leases taken")
-        assert "responder" not in _runs(client)
+        def asked() -> dict | None:
+            body = client.get("/readyz").json()
+            return body if "responder" in body["standby"] else None
+
+        body = wait_until(asked, 60, what="the responder to ask for its lease and be refused")
+        assert "responder" not in body["runs"]
     assert leases.holders()["responder"]["holder"] == other.holder
 
 
@@ -228,3 +230,18 @@ def test_only_the_triage_lease_holder_works_the_shared_event_queue(
         assert event.verdict is not None
     finally:
         services.close()
+
+
+def test_a_clean_shutdown_hands_the_triage_queue_over_at_once(tmp_path) -> None:
+    from datetime import UTC, datetime
+
+    from oasis.runtime.services import open_services
+
+    settings = Settings(data_dir=tmp_path / "data", knowledge={"embedder": "none"})
+    services = open_services(settings, monitor=False)
+    try:
+        wait_until(lambda: "triage" in services.leader.held, 60, what="the triage lease")
+    finally:
+        services.close()
+    leases = LeaseStore(sa.create_engine(settings.incident_db_url))
+    assert leases.holders()["triage"]["expires_at"] < datetime.now(UTC)  # free for a standby

@@ -15,8 +15,10 @@ from fastapi.testclient import TestClient
 
 from oasis.api import create_app
 from oasis.config import Settings
+from oasis.leases import LeaseStore
 from oasis.notify.catcher import MailCatcher, free_port
-from oasis.runtime.loops import dispatch_pass, leadership, respond_pass, start_loops
+from oasis.runtime.leader import Leadership
+from oasis.runtime.loops import dispatch_pass, respond_pass, start_loops
 from oasis.runtime.services import open_services
 from oasis.store import DuckDBSignalStore
 from oasis.triage.parse import parse_event
@@ -101,8 +103,8 @@ def test_the_responder_pass_needs_its_lease(tmp_path: Path) -> None:
     try:
         ticks: list[datetime] = []
         services.responder.tick = ticks.append  # type: ignore[method-assign]
-        here, there = leadership(services), leadership(services)
-        there.holder = "another-process"
+        here = services.leader
+        there = Leadership(LeaseStore(services.incidents.engine), "another-process", 20)
         assert there.run("responder", lambda _fresh: None)
         assert not here.run("responder", lambda _fresh: respond_pass(services))
         assert ticks == []  # the other process responds on this database

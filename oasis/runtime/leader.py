@@ -72,6 +72,14 @@ class Leadership:
                 log.exception("releasing lease %s failed", lease.name)
         self.held.clear()
 
+    def release(self, name: str) -> None:
+        """Give `name` up (once the work under it has stopped)."""
+        self.held.pop(name, None)
+        try:
+            self.leases.release_held(name, self.holder)
+        except Exception:  # shutting down anyway; the lease then simply expires
+            log.exception("releasing lease %s failed", name)
+
     @contextlib.contextmanager
     def _heartbeat(self, name: str) -> Iterator[None]:
         done = threading.Event()

@@ -38,18 +38,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from oasis.audit import AuditKeys, anchor
-from oasis.leases import LeaseStore
 from oasis.runtime.detection import monitor_pass
 from oasis.runtime.leader import Leadership
 from oasis.runtime.services import Services
 
 log = logging.getLogger(__name__)
-
-
-def leadership(services: Services) -> Leadership:
-    """Another claim on the leases as this replica (the same holder as `services.leader`)."""
-    return Leadership(LeaseStore(services.incidents.engine), services.leader.holder,
-                      services.settings.server.lease_seconds)
 
 
 def respond_pass(services: Services) -> None:

@@ -38,7 +38,7 @@ from oasis.runtime.triage import TRIAGE_LEASE, TriageKit, build_triage
 from oasis.schema import prepare
 from oasis.sources import FederatedSignals, open_sources
 from oasis.state import state_engine
-from oasis.store import SignalStore, open_signal_store
+from oasis.store import DuckDBSignalStore, SignalStore, open_signal_store
 from oasis.triage.act import OheroAct
 
 log = logging.getLogger(__name__)
@@ -120,20 +120,23 @@ class Services:
         self._closing.close()
 
 
-def sole_process(settings: Settings) -> bool:
-    """The embedded default: signals in the data dir's DuckDB file, which one process at a
-    time can open for writing, and state beside it. No other replica can exist, so leases
-    left by a predecessor that died (kill -9, power loss) are this process's to take over
-    at once instead of after `server.lease_seconds`."""
-    return settings.store.backend == "duckdb" and settings.state_url is None
+def sole_process(settings: Settings, store: SignalStore) -> bool:
+    """The embedded default: this process has the data dir's DuckDB file open for writing,
+    which DuckDB lets one process at a time do, and the state database is the data dir's
+    own. No other replica can exist, so leases left by a predecessor that died (kill -9,
+    power loss) are this process's to take over at once instead of after
+    `server.lease_seconds`."""
+    return (isinstance(store, DuckDBSignalStore) and store.path == settings.signal_store_path
+            and settings.state_url is None)
 
 
-def open_leadership(settings: Settings, incidents: IncidentStore) -> Leadership:
+def open_leadership(settings: Settings, incidents: IncidentStore,
+                    store: SignalStore) -> Leadership:
     """This replica's claim on the leases; on the embedded default, a crashed predecessor's
     leases are ended first (new tokens fence the dead holder out all the same)."""
     leader = Leadership(LeaseStore(incidents.engine), replica_holder(),
                         settings.server.lease_seconds)
-    if sole_process(settings):
+    if sole_process(settings, store):
         orphaned = leader.leases.expire_others(leader.holder)
         if orphaned:
             log.warning("resuming %s at once: the process before this one on the data dir "
@@ -180,11 +183,14 @@ def open_services(settings: Settings, *, store: SignalStore | None = None,
             answerer=ModelAnswerer(settings.model) if settings.model.provider != "none"
             else None)
         # The built-in organisation stands in for a missing file, so triage always runs.
-        leader = open_leadership(settings, incidents)
+        leader = open_leadership(settings, incidents, store)
+        # Released after the queue's worker has stopped (callbacks run newest first), so no
+        # heartbeat renews it afterwards and a standby takes the queue over at once.
+        closing.callback(leader.release, TRIAGE_LEASE)
         triage = build_triage(settings, incidents, kit.audit, kit.outbox, with_queue=True,
                               knowledge=knowledge,
-                              under_lease=lambda step: leader.run(TRIAGE_LEASE,
-                                                                  lambda _fresh: step()))
+                              under_lease=lambda step: leader.run(TRIAGE_LEASE, step),
+                              lease_poll_seconds=leader.poll_seconds)
         closing.callback(triage.close)  # its queue's worker thread
         problem = None
         act = OheroAct(triage.flow if triage is not None else None, knowledge.consult,

@@ -56,10 +56,11 @@ TRIAGE_LEASE = "triage"
 def build_triage(settings: Settings, incidents: IncidentStore, audit: AuditLog,
                  outbox: Outbox | None, *, with_queue: bool = False,
                  knowledge: KnowledgeBase | None = None,
-                 under_lease: Callable[[Callable[[], object]], bool] | None = None,
-                 ) -> TriageKit:
+                 under_lease: Callable[[Callable[[bool], object]], bool] | None = None,
+                 lease_poll_seconds: float | None = None) -> TriageKit:
     """The triage side; with `with_queue`, its durable queue's worker too, working only
-    while `under_lease(step)` runs the step (it holds `TRIAGE_LEASE`)."""
+    while `under_lease(step)` runs the step (it holds `TRIAGE_LEASE`), asking again every
+    `lease_poll_seconds` at most."""
     cfg = settings.triage
     org = (load_organisation(cfg.organisation_file) if cfg.organisation_file is not None
            else BUILTIN_ORGANISATION)
@@ -90,7 +91,8 @@ def build_triage(settings: Settings, incidents: IncidentStore, audit: AuditLog,
                       if settings.model.provider != "none" else None, watcher=watcher)
     queue = EventQueue(flow, incidents.engine, cfg.queue_size,
                        claim_seconds=cfg.queue_claim_seconds,
-                       under_lease=under_lease) if with_queue else None
+                       under_lease=under_lease,
+                       lease_poll_seconds=lease_poll_seconds) if with_queue else None
     return TriageKit(org, flow, events, tickets, queue, PagerDutyIntake(flow, cfg.pagerduty),
                      SnsGate(cfg.sns))
 

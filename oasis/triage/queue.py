@@ -9,8 +9,10 @@ starting over: one decision and one ticket per team, whatever moment the crash h
 
 With several replicas on one state database, the worker works only under a lease
 (`under_lease`, given by the composition root: the `triage` lease, fenced, so a replica
-that lost it cannot commit a decision): one replica triages at a time, whichever received
-the events. The others' workers stand by and ask again every few seconds.
+that lost it cannot commit a decision): one replica triages the queue at a time, whichever
+received the events. The others' workers stand by and ask again every
+`lease_poll_seconds`. A worker that has just taken the lease first clears every claim: the
+rows a dead holder claimed are worked at once (and resumed), not after their claim lapses.
 
 Bounded: past `maxsize` waiting events a submit raises QueueFull (the endpoint answers 429
 with Retry-After) instead of dropping events.
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from oasis.leases import LeaseLost
 from oasis.signals.crashpoints import crash_point
 from oasis.signals.errors import TooManyRequests
 from oasis.state import to_db
@@ -39,7 +42,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3  # an event whose handling raises this often is logged and dropped
 RETRY_SECONDS = 5.0  # before an event whose handling raised is tried again
-STANDBY_SECONDS = 3.0  # between asks for the lease while another replica holds it
+STANDBY_SECONDS = 3.0  # between asks for the lease, unless lease_poll_seconds is shorter
 
 metadata = sa.MetaData()
 triage_queue = sa.Table(
@@ -62,12 +65,16 @@ class EventQueue:
 
     def __init__(self, flow: TriageFlow, engine: Engine, maxsize: int = 10_000, *,
                  claim_seconds: float = 120.0,
-                 under_lease: Callable[[Callable[[], object]], bool] | None = None) -> None:
+                 under_lease: Callable[[Callable[[bool], object]], bool] | None = None,
+                 lease_poll_seconds: float | None = None) -> None:
         self.flow, self.engine = flow, engine
         self.maxsize, self.claim_seconds = maxsize, claim_seconds
-        #: Runs a step only while this replica holds the queue's lease, and says whether it
-        #: ran; None: no lease (one process, e.g. a command or a test).
+        #: Runs `step(fresh)` only while this replica holds the queue's lease (`fresh`: just
+        #: taken) and says whether it ran; None: no lease (one process, e.g. a test).
         self.under_lease = under_lease
+        #: The longest sleep between two asks for the lease, so a holder renews in time and
+        #: a standby notices a dead holder within the failover bound.
+        self.lease_poll_seconds = lease_poll_seconds
         metadata.create_all(engine)
         self._wake = threading.Event()
         self._closing = threading.Event()
@@ -107,20 +114,28 @@ class EventQueue:
         while not self._closing.is_set():
             try:
                 if self.under_lease is None:
-                    self._drain()
+                    self._drain(False)
                     ran = True
                 else:
                     ran = self.under_lease(self._drain)
-            except Exception:  # the database is away: try again shortly
-                log.exception("could not read the triage queue")
+            except Exception:  # the database is away, or the lease was lost: shortly again
+                log.exception("could not work the triage queue")
                 ran = False
             with self._idle:
                 self._idle.notify_all()
-            self._wake.wait(self._retry_in() if ran else STANDBY_SECONDS)
+            wait = self._retry_in() if ran else STANDBY_SECONDS
+            if self.lease_poll_seconds is not None:
+                wait = min(wait, self.lease_poll_seconds)
+            self._wake.wait(wait)
             self._wake.clear()
 
-    def _drain(self) -> None:
-        """Handle every claimable event, oldest first, until none is left or closing."""
+    def _drain(self, fresh: bool) -> None:
+        """Handle every claimable event, oldest first, until none is left or closing; with
+        `fresh` (the lease just taken) the previous holder's claims are cleared first."""
+        if fresh:
+            with self.engine.begin() as conn:
+                conn.execute(triage_queue.update().where(triage_queue.c.claimed_until.isnot(None))
+                             .values(claimed_until=None))
         while not self._closing.is_set():
             claimed = self._claim_next()
             if claimed is None:
@@ -130,6 +145,8 @@ class EventQueue:
     def _handle(self, seq: int, attempts: int, event: OpsEvent) -> None:
         try:
             self.flow.handle(event, resumed=attempts > 1)
+        except LeaseLost:
+            raise  # not the event's fault: the new holder resumes it
         except Exception:  # one bad event must not stop the queue
             log.exception("triage of %s failed (attempt %d)", event.key, attempts)
             if attempts < MAX_ATTEMPTS:
