@@ -92,16 +92,21 @@ def _attributes(records: Sequence[Signal]) -> list[str | None]:
 
 
 def _log_columns(records: Sequence[LogRecord]) -> dict[str, Any]:
+    # One pass building a row tuple per record, transposed in C: a comprehension per
+    # column costs a Python call per field per record (a third of the time, measured).
+    (ids, services, levels, messages, error_types, hosts, trace_ids, span_ids) = (
+        zip(*[(r.id, r.service, r.level.value, r.message, r.error_type, r.host, r.trace_id,
+               r.span_id) for r in records], strict=True))
     return {
-        "id": _strings(records, lambda r: r.id),
+        "id": list(ids),
         "ts": _timestamps(records),
-        "service": _strings(records, lambda r: r.service),
-        "level": _strings(records, lambda r: r.level.value),
-        "message": _strings(records, lambda r: r.message),
-        "error_type": _strings(records, lambda r: r.error_type),
-        "host": _strings(records, lambda r: r.host),
-        "trace_id": _strings(records, lambda r: r.trace_id),
-        "span_id": _strings(records, lambda r: r.span_id),
+        "service": list(services),
+        "level": list(levels),
+        "message": list(messages),
+        "error_type": list(error_types),
+        "host": list(hosts),
+        "trace_id": list(trace_ids),
+        "span_id": list(span_ids),
         "attributes": _attributes(records),
     }
 
