@@ -102,15 +102,13 @@ class LeaseStore:
             return None
         return Lease(name, holder, 1, expires, self._url)
 
-    def release(self, lease: Lease) -> None:
-        """Give the lease up at once (a clean shutdown), so a standby need not wait."""
+    def release(self, name: str, holder: str) -> None:
+        """Give `name` up at once if `holder` holds it, whatever token a heartbeat last
+        renewed (a clean shutdown), so a standby need not wait."""
         t = lease_table.c
         with self.engine.begin() as conn:
-            conn.execute(
-                lease_table.update()
-                .where(t.name == lease.name, t.holder == lease.holder, t.token == lease.token)
-                .values(expires_at=to_db(self.clock() - timedelta(seconds=1)))
-            )
+            conn.execute(lease_table.update().where(t.name == name, t.holder == holder)
+                         .values(expires_at=self._ended()))
 
     def expire_others(self, holder: str) -> list[str]:
         """End every current lease not held by `holder` (tokens kept, so the next taker
@@ -122,21 +120,10 @@ class LeaseStore:
             names = [r[0] for r in conn.execute(
                 lease_table.update()
                 .where(t.holder != holder, t.expires_at >= now)
-                .values(expires_at=to_db(self.clock() - timedelta(seconds=1)))
+                .values(expires_at=self._ended())
                 .returning(t.name)
             )]
         return sorted(names)
-
-    def release_held(self, name: str, holder: str) -> None:
-        """Give `name` up if `holder` holds it, whatever its token (a shutdown that no
-        longer knows the token a heartbeat last renewed)."""
-        t = lease_table.c
-        with self.engine.begin() as conn:
-            conn.execute(
-                lease_table.update()
-                .where(t.name == name, t.holder == holder)
-                .values(expires_at=to_db(self.clock() - timedelta(seconds=1)))
-            )
 
     def record_progress(self, lease: Lease, at: datetime) -> bool:
         """Note how far the holder got; False (nothing written) if it lost the lease."""
@@ -166,6 +153,10 @@ class LeaseStore:
                 r.name: {"holder": r.holder, "token": r.token, "expires_at": from_db(r.expires_at)}
                 for r in conn.execute(sa.select(lease_table))
             }
+
+    def _ended(self) -> datetime:
+        """An expiry already past: the lease is free for the next taker."""
+        return to_db(self.clock() - timedelta(seconds=1))
 
     @property
     def _url(self) -> str:

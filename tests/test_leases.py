@@ -222,7 +222,7 @@ def test_only_the_triage_lease_holder_works_the_shared_event_queue(
         wait_until(lambda: "triage" in services.leader.standby, 60,
                    what="this replica to ask for the triage lease and be refused")
         assert queue.pending() == 1  # the holder (elsewhere) has it, not this replica
-        leases.release(other)  # the other replica shut down
+        leases.release(other.name, other.holder)  # the other replica shut down
         queue._wake.set()
         wait_until(lambda: queue.pending() == 0, 60, what="the event triaged here")
         assert "triage" in services.leader.held

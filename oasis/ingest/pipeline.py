@@ -220,9 +220,8 @@ class Ingestor:
         if second is None:  # one block (an HTTP request's): no writer thread to start
             if first is not None:
                 batch, report = first
-                if isinstance(batch, LineBatch):
-                    batch = batch.to_batch()
-                self._settle(report, self.store.append_batch(batch), total, on_batch)
+                self._settle(report, self.store.append_batch(_store_ready(batch)), total,
+                             on_batch)
             return total
         parsed = itertools.chain((first, second), parsed)
         # One batch is written while the next is parsed: the store's insert runs
@@ -239,10 +238,9 @@ class Ingestor:
                 self._settle(report, future.result(), total, on_batch)
 
             for batch, report in parsed:
-                if isinstance(batch, LineBatch):
-                    batch = batch.to_batch()
+                ready = _store_ready(batch)
                 settle()
-                in_flight = (writer.submit(self.store.append_batch, batch), report)
+                in_flight = (writer.submit(self.store.append_batch, ready), report)
             settle()
         return total
 
@@ -254,6 +252,10 @@ class Ingestor:
         total.merge(report, max_errors=self.max_errors)
         if on_batch is not None:
             on_batch(report)
+
+
+def _store_ready(batch: SignalBatch | LineBatch) -> SignalBatch:
+    return batch.to_batch() if isinstance(batch, LineBatch) else batch
 
 
 def _chunked(items: Iterable[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:

@@ -65,18 +65,14 @@ class Leadership:
 
     def release_all(self) -> None:
         """Give every held lease up (a clean shutdown: standbys take over at once)."""
-        for lease in list(self.held.values()):
-            try:
-                self.leases.release(lease)
-            except Exception:  # shutting down anyway; the lease then simply expires
-                log.exception("releasing lease %s failed", lease.name)
-        self.held.clear()
+        for name in list(self.held):
+            self.release(name)
 
     def release(self, name: str) -> None:
         """Give `name` up (once the work under it has stopped)."""
         self.held.pop(name, None)
         try:
-            self.leases.release_held(name, self.holder)
+            self.leases.release(name, self.holder)
         except Exception:  # shutting down anyway; the lease then simply expires
             log.exception("releasing lease %s failed", name)
 
