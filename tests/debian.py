@@ -16,7 +16,10 @@ APT_TIMEOUT_SECONDS = 600
 
 
 def _apt(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["apt-get", *args], capture_output=True, text=True,
+    # Test workers (pytest -n) may install at the same time: wait for dpkg's lock instead
+    # of failing on it.
+    lock_wait = f"DPkg::Lock::Timeout={APT_TIMEOUT_SECONDS // 2}"
+    return subprocess.run(["apt-get", "-o", lock_wait, *args], capture_output=True, text=True,
                           timeout=APT_TIMEOUT_SECONDS,
                           env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
 

@@ -76,7 +76,7 @@ def test_demo_loop_with_a_person_approving_from_the_email(tmp_path: Path) -> Non
             what="the final report", process=proc)
         assert "roll back checkout-service" in text_of(report[0])
         proc.send_signal(signal.SIGINT)  # Ctrl-C
-        proc.wait(60)
+        proc.wait(180)  # generous: closing the stores may wait on a disk busy elsewhere
         assert proc.returncode == 0
     finally:
         if proc.poll() is None:

@@ -137,7 +137,10 @@ Streaming 2 h of history, then live at {speed:g}x: [yellow]{scenario}[/] starts 
         server.should_exit = True
         # Let the service shut down (its loops stop, its stores close) before the
         # interpreter does: DuckDB aborts the process if a store is torn down under it.
-        serving.join(timeout=30)
+        serving.join(timeout=5)
+        if serving.is_alive():  # a pass still running, or a slow disk under the last write
+            console.print("  [dim]closing the stores (Ctrl-C again to abandon)[/]")
+            serving.join()
         catcher.stop()
     if stats is not None:
         actions = [f"{a.action} {a.service}" for a in sim.fleet.actions()]
