@@ -8,6 +8,7 @@ API; verification watches the symptoms stop; the final report is mailed.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import threading
@@ -139,8 +140,15 @@ Streaming 2 h of history, then live at {speed:g}x: [yellow]{scenario}[/] starts 
         # interpreter does: DuckDB aborts the process if a store is torn down under it.
         serving.join(timeout=5)
         if serving.is_alive():  # a pass still running, or a slow disk under the last write
-            console.print("  [dim]closing the stores (Ctrl-C again to abandon)[/]")
-            serving.join()
+            console.print("  [dim]waiting for the service to close its stores "
+                          "(Ctrl-C to stop without waiting)[/]")
+            try:
+                serving.join()
+            except KeyboardInterrupt:
+                catcher.stop()
+                # Leave at once rather than let the interpreter tear DuckDB down under the
+                # service: the store's write-ahead log is replayed on the next start.
+                os._exit(130)
         catcher.stop()
     if stats is not None:
         actions = [f"{a.action} {a.service}" for a in sim.fleet.actions()]

@@ -30,7 +30,7 @@ from oasis.store.base import (
     RetentionResult,
     ServiceSummary,
 )
-from oasis.store.batch import TIMESTAMP, SignalBatch
+from oasis.store.batch import TABLES, TIMESTAMP, SignalBatch
 from oasis.store.group_commit import GroupCommit
 
 _SCHEMA = """
@@ -107,16 +107,31 @@ class DuckDBSignalStore:
         return self._group.submit(batch)
 
     def _append_group(self, batches: list[SignalBatch]) -> list[AppendResult]:
-        """Store batches in one transaction; each one's counts, in order. An `id` seen
-        before (stored, or earlier in the group) is skipped as a duplicate."""
-        names = [n for n in ("logs", "metrics", "deployments")
-                 if any(n in b.tables for b in batches)]
-        sizes = [{n: b.tables[n].num_rows if n in b.tables else 0 for n in names}
-                 for b in batches]
-        combined = {n: pa.concat_tables([b.tables[n] for b in batches if n in b.tables])
-                    for n in names}
+        """Store batches in one transaction, all or none; each one's counts, in order. An
+        `id` seen before (stored, or earlier in the group: by batch, then by kind) is
+        skipped as a duplicate, as if the batches had been appended one after another."""
+        names = [n for n in TABLES if any(n in b.tables for b in batches)]
+        spans: list[list[tuple[str, int, int]]] = []  # each batch's rows of each table
+        offsets = dict.fromkeys(names, 0)
+        for batch in batches:
+            own = []
+            for name in names:
+                rows = batch.tables[name].num_rows if name in batch.tables else 0
+                own.append((name, offsets[name], offsets[name] + rows))
+                offsets[name] += rows
+            spans.append(own)
+        combined = {
+            n: pa.concat_tables([b.tables[n].cast(TABLES[n]) for b in batches if n in b.tables])
+            for n in names
+        }
         with self._lock:
-            tables, kept = self._drop_known_ids(combined)
+            tables, kept = self._drop_known_ids(combined, [s for own in spans for s in own])
+            results = []
+            for own in spans:
+                rows = sum(stop - start for _, start, stop in own)
+                accepted = sum(int(kept[name][start:stop].sum()) if name in kept
+                               else stop - start for name, start, stop in own)
+                results.append(AppendResult(accepted=accepted, duplicates=rows - accepted))
             self._con.execute("BEGIN")
             try:
                 for name, table in tables.items():
@@ -132,21 +147,12 @@ class DuckDBSignalStore:
             except BaseException:
                 self._con.execute("ROLLBACK")
                 raise
-        results, start = [], dict.fromkeys(names, 0)
-        for size in sizes:
-            accepted = rows = 0
-            for name, n in size.items():
-                mask = kept.get(name)
-                rows += n
-                accepted += n if mask is None else int(mask[start[name]:start[name] + n].sum())
-                start[name] += n
-            results.append(AppendResult(accepted=accepted, duplicates=rows - accepted))
         return results
 
-    def _drop_known_ids(self, tables: dict[str, pa.Table]
+    def _drop_known_ids(self, tables: dict[str, pa.Table], order: list[tuple[str, int, int]]
                         ) -> tuple[dict[str, pa.Table], dict[str, np.ndarray]]:
-        """Leave out rows whose id is stored already or came earlier in these tables; the
-        kept rows' mask per table that lost any."""
+        """Leave out rows whose id is stored already or came earlier, reading the rows in
+        `order` (table, start, stop); the kept rows' mask of each table that lost any."""
         id_lists = {
             name: t.column("id").to_pylist()
             for name, t in tables.items()
@@ -165,20 +171,24 @@ class DuckDBSignalStore:
             }
         finally:
             self._con.unregister("batch_ids")
-        kept: dict[str, pa.Table] = dict(tables)
-        masks: dict[str, np.ndarray] = {}
-        for name, ids in id_lists.items():
-            mask = np.ones(len(ids), bool)
-            for row, record_id in enumerate(ids):
+        masks = {name: np.ones(len(ids), bool) for name, ids in id_lists.items()}
+        for name, start, stop in order:
+            ids, mask = id_lists.get(name), masks.get(name)
+            if ids is None or mask is None:
+                continue
+            for row in range(start, stop):
+                record_id = ids[row]
                 if record_id is None:
                     continue
                 if record_id in seen:
                     mask[row] = False
                 else:
                     seen.add(record_id)
-            if not mask.all():
-                kept[name], masks[name] = tables[name].filter(pa.array(mask)), mask
-        return kept, masks
+        kept: dict[str, pa.Table] = dict(tables)
+        lost = {name: mask for name, mask in masks.items() if not mask.all()}
+        for name, mask in lost.items():
+            kept[name] = tables[name].filter(pa.array(mask))
+        return kept, lost
 
     def _insert(self, table: str, batch: pa.Table) -> None:
         self._con.register("batch", batch)
