@@ -4,7 +4,9 @@ Scenarios, each run `--runs` times (medians reported):
 - `load`: `--clients` (50) senders post 1,000-record NDJSON batches for `--seconds`; a
   sender answered 429 waits its Retry-After and sends the same batch again. Reports
   records/s, p50/p99 latency of the acknowledged batches, the 429 count, and the server's
-  peak RSS (VmHWM of its process).
+  peak RSS (VmHWM of its process); as the same-run baseline, one thread of this process
+  ingesting the same batches one by one without HTTP (this machine's speed varies by a
+  third from one hour to the next: read the ratio).
 - `four_clients`: 4 senders post ~4 MiB bodies of the same records until all are sent,
   against `Ingestor.ingest_file` of the same file in this process as a same-run baseline
   (issue 16: HTTP ingest >= file ingest with 4 concurrent clients).
@@ -258,14 +260,35 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def in_process_rate(bodies: list[bytes], db: Path) -> float:
+    """Records/s of one thread ingesting the same bodies one by one in this process, as a
+    request thread does minus HTTP: the same-run baseline of the load figure."""
+    from oasis.config import Settings
+    from oasis.ingest import Ingestor
+    from oasis.store import DuckDBSignalStore
+
+    store = DuckDBSignalStore(db, retention_days=0,
+                              memory_limit_mb=Settings().store.memory_limit_mb)
+    try:
+        ingestor = Ingestor(store)
+        started = time.perf_counter()
+        stored = sum(ingestor.ingest_ndjson(body).accepted for body in bodies)
+        return stored / (time.perf_counter() - started)
+    finally:
+        store.close()
+
+
 def run_load(bodies: list[bytes], workdir: Path, run: int, clients: int,
              seconds: float) -> dict[str, float]:
+    baseline = in_process_rate(bodies, workdir / f"in-process-{run}.duckdb")
     with oasis_server(workdir / f"load-{run}") as server:
         idle = server.rss_mb()
         tally, elapsed = asyncio.run(_send(server, bodies, clients, seconds,
                                            stop_when_sent=False))
         rss = server.peak_rss_mb()
     return {"records_per_s": tally.records / elapsed,
+            "in_process_one_thread_records_per_s": baseline,
+            "vs_in_process_one_thread": tally.records / elapsed / baseline,
             "p50_s": _quantile(tally.latencies, 0.50),
             "p99_s": _quantile(tally.latencies, 0.99),
             "acknowledged_batches": len(tally.latencies), "responses_429": tally.refused,
