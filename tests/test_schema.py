@@ -75,6 +75,27 @@ def test_a_replica_refuses_a_schema_that_is_not_its_own(postgres_url: str, tmp_p
 
 
 @pytest.mark.postgres
+def test_a_triage_queue_made_on_start_by_the_previous_version_is_kept(postgres_url: str) -> None:
+    from alembic import command
+
+    from oasis.triage.queue import metadata as queue_tables
+
+    engine = state_engine(postgres_url)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(schema._config(conn), "0002")
+        queue_tables.create_all(engine)  # what the previous version's queue did on start
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO triage_queue (key, event, queued_at, attempts) "
+                                 "VALUES ('k', '{}', now(), 0)"))
+        assert schema.upgrade(engine) == ("0002", schema.head())
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT key FROM triage_queue")).scalars().all() == ["k"]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
 def test_migrations_make_the_tables_the_code_makes(postgres_url: str) -> None:
     """Revisions and the code's table definitions do not drift apart."""
     from alembic.autogenerate import compare_metadata
