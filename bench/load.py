@@ -260,6 +260,13 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def machine(load_before: list[float]) -> dict[str, object]:
+    """What ran the benchmark; other work on the machine skews every figure, so how busy it
+    was before (`load_before`, from `os.getloadavg()`) and after."""
+    return {"cpus": os.cpu_count(), "python": platform.python_version(),
+            "load_average_before": load_before, "load_average_after": list(os.getloadavg())}
+
+
 def in_process_rate(bodies: list[bytes], db: Path) -> float:
     """Records/s of one thread ingesting the same bodies one by one in this process, as a
     request thread does minus HTTP: the same-run baseline of the load figure."""
@@ -385,10 +392,7 @@ def main() -> None:
                           for key in results[0]} for name, results in runs.items()}
         result = {
             "when": datetime.now(UTC).isoformat(),
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                        # Other work on the machine skews every figure: say how busy it was.
-                        "load_average_before": load_before,
-                        "load_average_after": list(os.getloadavg())},
+            "machine": machine(load_before),
             "records": records, "runs": args.runs, "clients": args.clients,
             "seconds": args.seconds, "batch_records": BATCH_RECORDS,
             "medians": medians, "all_runs": runs, "targets": TARGETS,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load import BATCH_RECORDS, batches, generate  # noqa: E402
+from bench.load import BATCH_RECORDS, batches, generate, machine  # noqa: E402
 from oasis.config import StoreSettings  # noqa: E402
 from oasis.signals import parse_line  # noqa: E402
 from oasis.store import DuckDBSignalStore, SignalBatch  # noqa: E402
@@ -75,11 +74,8 @@ def main() -> None:
                   f"one transaction per batch {single[-1]:,.0f}/s", flush=True)
         result = {
             "when": datetime.now(UTC).isoformat(),
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                        "load_average_before": load_before,
-                        "load_average_after": list(os.getloadavg())},
-            "records": sum(len(b.tables.get("logs", [])) + len(b.tables.get("metrics", []))
-                           + len(b.tables.get("deployments", [])) for b in store_batches),
+            "machine": machine(load_before),
+            "records": sum(len(b) for b in store_batches),
             "threads": args.threads, "batch_records": BATCH_RECORDS, "runs": args.runs,
             "medians": {
                 "group_commit_records_per_s": round(statistics.median(grouped)),

@@ -173,9 +173,9 @@ class DuckDBSignalStore:
             self._con.unregister("batch_ids")
         masks = {name: np.ones(len(ids), bool) for name, ids in id_lists.items()}
         for name, start, stop in order:
-            ids, mask = id_lists.get(name), masks.get(name)
-            if ids is None or mask is None:
-                continue
+            if name not in id_lists:
+                continue  # no ids in this table
+            ids, mask = id_lists[name], masks[name]
             for row in range(start, stop):
                 record_id = ids[row]
                 if record_id is None:
