@@ -232,6 +232,16 @@ def test_prompt_cache_markers_follow_the_setting(provider: str, caching: bool) -
         assert "cache_control" not in json.dumps(body) and "cachePoint" not in json.dumps(body)
 
 
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_temperature_goes_only_where_the_api_takes_it(provider: str) -> None:
+    # Anthropic's current API version refuses sampling parameters (the SDK raises before
+    # sending); OpenAI-compatible servers take the setting.
+    with fake_provider(provider, [{"text": "ok"}]) as (script, settings):
+        agent_for(settings)("Summarise the incident.")
+    body = script.bodies[0]
+    assert ("temperature" in body) is (provider == "openai")
+
+
 def test_bedrock_models_without_cache_support_get_no_markers() -> None:
     with fake_provider("bedrock", [{"text": "ok"}], model_id="meta.llama3-70b-instruct-v1:0",
                        prompt_caching=True) as (script, settings):

@@ -158,9 +158,10 @@ def _anthropic(settings: ModelSettings, secrets: dict[str, SecretStr]) -> Model:
     }
     if settings.base_url:
         client_args["base_url"] = settings.base_url
+    # No temperature: Anthropic's current API version (the SDK's default since 2.17)
+    # refuses every sampling parameter, and its newest models accept only the defaults.
     config: dict[str, Any] = {"model_id": settings.resolved_model_id,
-                              "max_tokens": settings.max_tokens,
-                              "params": {"temperature": settings.temperature}}
+                              "max_tokens": settings.max_tokens}
     if settings.prompt_caching:
         # cache_control on the system prompt and on the latest user turn.
         config["cache_config"] = CacheConfig(strategy="anthropic")

@@ -88,7 +88,8 @@ class ModelSettings(_Section):
         "out, with exponential backoff and jitter; 0 tries once."))
     max_tokens: int = Field(2000, ge=1, description="Most tokens one model answer may have.")
     temperature: float = Field(0.0, ge=0, le=2, description=(
-        "Sampling temperature; 0 makes investigations as repeatable as the model allows."))
+        "Sampling temperature (OpenAI-compatible and Bedrock); 0 makes investigations as "
+        "repeatable as the model allows. Anthropic's API takes no sampling parameters."))
     prompt_caching: bool = Field(True, description=(
         "Mark the system prompt and conversation for prompt caching where the provider "
         "supports it (Bedrock Claude models, Anthropic). OpenAI caches by itself."))
