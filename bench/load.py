@@ -113,10 +113,15 @@ def _api_key(data_dir: Path) -> str:
     from oasis.auth.roles import Role
     from oasis.auth.users import UserStore
     from oasis.config import Settings
+    from oasis.runtime.services import check_schema
     from oasis.state import state_engine
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    engine = state_engine(Settings(data_dir=data_dir).incident_db_url)
+    url = Settings(data_dir=data_dir).incident_db_url
+    # Made and migrated first, as after any earlier start: the server measured is one at
+    # the schema head, which does not load Alembic.
+    check_schema(url)
+    engine = state_engine(url)
     try:
         return UserStore(engine).create_api_key("load-bench", Role.RESPONDER)[1]
     finally:

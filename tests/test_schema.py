@@ -3,6 +3,9 @@ upgraded by `oasis db upgrade`, and a replica refuses a schema older or newer th
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,6 +45,28 @@ def test_a_database_from_before_migrations_is_stamped_and_kept(tmp_path: Path) -
     finally:
         services.close()
     assert _revision(settings.incident_db_url) == schema.head()
+
+
+def test_head_names_the_newest_revision() -> None:
+    # HEAD lets a start skip Alembic; a revision added without moving it would be missed.
+    assert schema.head() == schema.HEAD
+
+
+def test_a_start_on_a_current_database_does_not_load_alembic(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    settings = Settings(data_dir=data, knowledge={"embedder": "none"})
+    open_services(settings, monitor=False).close()  # made and upgraded to HEAD
+    probe = (
+        "import sys\n"
+        "from oasis.config import Settings\n"
+        "from oasis.runtime.services import check_schema\n"
+        f"check_schema(Settings(data_dir={str(data)!r}).incident_db_url)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OASIS_CONFIG"}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, env=env).stdout
+    assert out.strip() == "[]"
 
 
 @pytest.mark.postgres

@@ -1,7 +1,9 @@
 """Telling people about incidents: rendered emails and webhooks, delivered from an outbox
-that retries with backoff and records every outcome on the incident."""
+that retries with backoff and records every outcome on the incident.
 
-from oasis.notify.catcher import MailCatcher, free_port, html_of, text_of
+The demo's mail catcher (`oasis.notify.catcher`, on aiosmtpd) is imported from there, so a
+server does not load an SMTP server it never runs."""
+
 from oasis.notify.channels import (
     Channel,
     DeliveryError,
@@ -20,8 +22,8 @@ from oasis.notify.settings import (
 )
 
 __all__ = [
-    "KINDS", "Channel", "Delivery", "DeliveryError", "EmailChannel", "MailCatcher",
+    "KINDS", "Channel", "Delivery", "DeliveryError", "EmailChannel",
     "Notification", "NotifySettings", "Outbox", "RenderError", "Rendered", "RetrySettings",
     "SmtpSettings", "WebhookChannel", "WebhookChannelSettings", "build_notification",
-    "channels_from", "free_port", "html_of", "render", "text_of",
+    "channels_from", "render",
 ]

@@ -17,18 +17,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from oasis.signals.errors import Forbidden, Unavailable
 from oasis.signals.retry import Backoff, retryable_status, with_retries
 from oasis.triage.settings import SnsSettings
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 MessageType = Literal["Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"]
 MESSAGE_TYPES: tuple[str, ...] = (
@@ -50,7 +49,6 @@ _SIGNED = {
     ),
 }
 _SIGNED["UnsubscribeConfirmation"] = _SIGNED["SubscriptionConfirmation"]
-_HASHES = {"1": hashes.SHA1, "2": hashes.SHA256}
 _CACHE_LIMIT = 32
 
 
@@ -136,7 +134,7 @@ class SnsGate:
 
     def verify(self, message: dict[str, Any]) -> None:
         version = message.get("SignatureVersion")
-        if version not in _HASHES:
+        if version not in ("1", "2"):
             raise SnsRejected(
                 'SignatureVersion must be "1" or "2" (an unsigned message is not trusted)'
             )
@@ -148,8 +146,14 @@ class SnsGate:
         except (binascii.Error, ValueError):
             raise SnsRejected("Signature: not base64") from None
         key = self._key(self._allowed(message.get("SigningCertURL"), "SigningCertURL"))
+        # Imported here: ~8 MB of every server's memory for a route few deployments use.
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        digest = hashes.SHA1() if version == "1" else hashes.SHA256()
         try:
-            key.verify(signature, string_to_sign(message), padding.PKCS1v15(), _HASHES[version]())
+            key.verify(signature, string_to_sign(message), padding.PKCS1v15(), digest)
         except InvalidSignature:
             raise SnsRejected("Signature: does not match the message (forged or altered)") from None
 
@@ -175,6 +179,9 @@ class SnsGate:
             cached = self._keys.get(url)
         if cached is not None:
             return cached
+        from cryptography import x509
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
         try:
             certificate = x509.load_pem_x509_certificate(self.fetch(url))
         except ValueError:
