@@ -57,7 +57,8 @@ class StoreSettings(_Section):
     )
     # 32 rather than 64: under 50 senders the server's peak RSS fell from 325 to ~300 MB,
     # and the error-count query over 10 M rows took 0.52 s instead of 0.46 s
-    # (bench/load.py, bench/replay.py).
+    # (bench/load.py, bench/replay.py). 16 saved another ~13 MB, but that query ran out of
+    # memory.
     memory_limit_mb: float = Field(
         32.0, ge=0, description="Memory DuckDB may use for the signal store (it spills to "
         "disk past it), so memory stays flat however much is ingested; 0: DuckDB's default, "
@@ -107,6 +108,13 @@ class ServerSettings(_Section):
         "responder, dispatcher, retention, triage queue) lasts unless renewed; when it "
         "dies, another replica takes the loop over within lease_seconds * 4/3 "
         "(docs/production.md).")
+    # AnyIO's default is 40. Under 50 ingest senders every request's authentication took a
+    # thread, and 33 threads' stacks and allocator caches cost ~13 MB of peak RSS for no
+    # throughput (bench/load.py).
+    threads: int = Field(
+        12, ge=2, le=256, description="Threads for the blocking work of requests (database "
+        "calls, ingest, sync routes); past them requests wait for one. Raise it when many "
+        "slow requests (model calls in chat) run at once.")
 
 
 class Settings(BaseSettings):

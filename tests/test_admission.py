@@ -62,3 +62,18 @@ def test_past_the_waiting_room_the_answer_is_busy_at_once() -> None:
         return refused.value.message
 
     assert "with 1 more waiting already; retry after 3 s" in asyncio.run(scenario())
+
+
+def test_blocking_request_work_runs_on_at_most_server_threads(tmp_path) -> None:
+    from anyio import to_thread
+    from fastapi.testclient import TestClient
+
+    from oasis.api import create_app
+    from oasis.config import Settings
+
+    settings = Settings(data_dir=tmp_path / "data", server={"threads": 3},
+                        knowledge={"embedder": "none"})
+    with TestClient(create_app(settings, monitor=False)) as client:
+        tokens = client.portal.call(lambda: to_thread.current_default_thread_limiter()
+                                    .total_tokens)
+    assert tokens == 3  # AnyIO's own default is 40

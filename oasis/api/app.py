@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -48,6 +49,8 @@ def create_app(settings: Settings | None = None, *, store: SignalStore | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The limiter belongs to the running event loop, so it is sized here.
+        to_thread.current_default_thread_limiter().total_tokens = settings.server.threads
         opened = open_services(settings, store=store, monitor=monitor)
         publish(app, opened)
         loops = start_loops(opened)
