@@ -28,13 +28,18 @@ from oasis.signals import RecordError, Signal, parse_line, parse_record
 from oasis.signals.errors import InvalidInput
 from oasis.store import AppendResult, SignalBatch, SignalStore
 
-#: Bytes of NDJSON checked at a time (one block is one batch written to the store). Large:
-#: each fast-path query has a fixed cost (a few hundred ms on a loaded 2-core machine)
-#: that a block must outweigh.
-BLOCK_BYTES = 16 * 1024 * 1024
-#: Fewer lines than this go to the per-record parser: for them the fast path's fixed
-#: cost is more than it saves (bench/ingest.py measures both).
+#: Bytes of NDJSON checked at a time (one block is one batch written to the store). Each
+#: fast-path query has a fixed cost (tens of ms) that a block must outweigh, and holds
+#: about ten times its block in memory while it runs: on 2 cores with 2 workers, 6 MiB
+#: blocks ingested as fast as 16 MiB ones with ~185 MB less peak RSS (bench/ingest.py).
+BLOCK_BYTES = 6 * 1024 * 1024
+#: A block of fewer lines than this, and fewer bytes than the next, goes to the per-record
+#: parser: for it the fast path's fixed cost is more than it saves (bench/ingest.py
+#: measures both)...
 FAST_PATH_MIN_LINES = 10_000
+#: ...but long lines (many attributes, long messages) cost the per-record parser several
+#: times more each, so a block this large takes the fast path however few lines it has.
+FAST_PATH_MIN_BYTES = 2 * 1024 * 1024
 
 
 class BodyError(InvalidInput, ValueError):
@@ -110,6 +115,7 @@ class Ingestor:
         #: is tested against; the same outcome, slower).
         self.fast_path = fast_path
         self.fast_path_min_lines = FAST_PATH_MIN_LINES
+        self.fast_path_min_bytes = FAST_PATH_MIN_BYTES
 
     def ingest_lines(
         self,
@@ -163,13 +169,17 @@ class Ingestor:
             parsed = (self._parse_block(first, block, source) for first, block in blocks)
             return self._write(parsed, on_batch)
         with ThreadPoolExecutor(workers, thread_name_prefix="oasis-parse") as pool:
-            return self._write(_ahead(pool, self._parse_block, blocks, source, 2 * workers),
+            # As many blocks ahead as workers: each parsed block waiting to be written holds
+            # its rows, and more ahead was no faster (bench/ingest.py).
+            return self._write(_ahead(pool, self._parse_block, blocks, source, workers),
                                on_batch)
 
     def _parse_block(self, first_line: int, block: bytes,
                      source: str | None) -> tuple[SignalBatch | LineBatch, IngestReport]:
         bounds = self.window.bounds()
-        if not self.fast_path or block.count(b"\n") < self.fast_path_min_lines:
+        small = (len(block) < self.fast_path_min_bytes
+                 and block.count(b"\n") < self.fast_path_min_lines)
+        if not self.fast_path or small:
             lines = block.split(b"\n")
             if lines and not lines[-1]:
                 lines.pop()
