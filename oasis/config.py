@@ -108,13 +108,14 @@ class ServerSettings(_Section):
         "responder, dispatcher, retention, triage queue) lasts unless renewed; when it "
         "dies, another replica takes the loop over within lease_seconds * 4/3 "
         "(docs/production.md).")
-    # AnyIO's default is 40. Under 50 ingest senders every request's authentication took a
-    # thread, and 33 threads' stacks and allocator caches cost ~13 MB of peak RSS for no
-    # throughput (bench/load.py).
+    # AnyIO's default. 12 cut peak RSS by ~13 MB under 50 ingest senders (each request's
+    # authentication takes a thread; bench/load.py), but model calls (chat, /act, consult)
+    # hold a thread for their whole length, and a dozen of them at once would stall every
+    # authenticated request and /readyz.
     threads: int = Field(
-        12, ge=2, le=256, description="Threads for the blocking work of requests (database "
-        "calls, ingest, sync routes); past them requests wait for one. Raise it when many "
-        "slow requests (model calls in chat) run at once.")
+        40, ge=2, le=256, description="Threads for the blocking work of requests (database "
+        "calls, ingest, sync routes, model calls); past them requests wait for one. Fewer "
+        "save memory under many concurrent senders; keep room for slow model calls.")
 
 
 class Settings(BaseSettings):

@@ -39,8 +39,10 @@ def client(settings: Settings, store: DuckDBSignalStore) -> Iterator[TestClient]
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's own config or data dir, and none depends on the date:
     records stamped on the fixed days of tests.helpers would be refused as older than the
-    default retention once the wall clock is two weeks past them, so retention is off unless
-    a test sets it (the retention window is tested with an injected clock)."""
+    default retention once the wall clock is two weeks past them, so retention is off. The
+    environment wins over values given to Settings(...): a test of retention itself sets
+    it with monkeypatch.setenv, or passes retention_days to the store directly, with an
+    injected clock (test_ingest_fastpath)."""
     for name in ("OASIS_CONFIG", "OASIS_DATA_DIR"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OASIS_STORE__RETENTION_DAYS", "0")

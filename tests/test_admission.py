@@ -4,6 +4,7 @@ slot goes to the oldest waiter, not to whoever arrives next."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -64,7 +65,7 @@ def test_past_the_waiting_room_the_answer_is_busy_at_once() -> None:
     assert "with 1 more waiting already; retry after 3 s" in asyncio.run(scenario())
 
 
-def test_blocking_request_work_runs_on_at_most_server_threads(tmp_path) -> None:
+def test_the_blocking_work_pool_has_server_threads_threads(tmp_path: Path) -> None:
     from anyio import to_thread
     from fastapi.testclient import TestClient
 

@@ -75,7 +75,7 @@ def _settings(tmp_path, **extra) -> Settings:
 @pytest.fixture
 def live(tmp_path) -> Iterator[Live]:
     settings = _settings(tmp_path)
-    store = DuckDBSignalStore(settings.signal_store_path)
+    store = DuckDBSignalStore(settings.signal_store_path, retention_days=0)  # T0 is fixed
     with serving(create_app(settings, store=store, monitor=False)) as url:
         yield Live(url, store, {})
     store.close()
@@ -503,7 +503,7 @@ def test_json_spans_with_hex_parent_ids_give_an_edge(live: Live) -> None:
 
 def test_with_auth_on_the_exporter_needs_an_api_key(tmp_path, providers: list) -> None:
     settings = _settings(tmp_path, auth={"enabled": True})
-    store = DuckDBSignalStore(settings.signal_store_path)
+    store = DuckDBSignalStore(settings.signal_store_path, retention_days=0)  # T0 is fixed
     app = create_app(settings, store=store, monitor=False)
     with serving(app) as url:
         r = httpx.post(url + "/v1/logs", content=b"", headers=PROTOBUF)

@@ -30,16 +30,15 @@ from oasis.store import AppendResult, SignalBatch, SignalStore
 
 #: Bytes of NDJSON checked at a time (one block is one batch written to the store). Each
 #: fast-path query has a fixed cost (tens of ms) that a block must outweigh, and holds
-#: about ten times its block in memory while it runs: on 2 cores with 2 workers, 6 MiB
-#: blocks ingested as fast as 16 MiB ones with ~185 MB less peak RSS (bench/ingest.py).
+#: several times its block in memory while it runs: on 2 cores with 2 workers, 6 MiB
+#: blocks took ~145 MB less peak RSS than 16 MiB ones for 4-10 % less throughput
+#: (1 M-record files, bench/ingest.py).
 BLOCK_BYTES = 6 * 1024 * 1024
-#: A block of fewer lines than this, and fewer bytes than the next, goes to the per-record
-#: parser: for it the fast path's fixed cost is more than it saves (bench/ingest.py
-#: measures both)...
+#: Fewer lines than this go to the per-record parser: for them the fast path's fixed
+#: cost is more than it saves (bench/ingest.py measures both). Not a size in bytes: one
+#: sender's 4 MiB HTTP blocks of long variety lines (~7 k each) went at 0.6x the speed on
+#: the fast path; it pays off on such lines only with several blocks checked at once.
 FAST_PATH_MIN_LINES = 10_000
-#: ...but long lines (many attributes, long messages) cost the per-record parser several
-#: times more each, so a block this large takes the fast path however few lines it has.
-FAST_PATH_MIN_BYTES = 2 * 1024 * 1024
 
 
 class BodyError(InvalidInput, ValueError):
@@ -115,7 +114,6 @@ class Ingestor:
         #: is tested against; the same outcome, slower).
         self.fast_path = fast_path
         self.fast_path_min_lines = FAST_PATH_MIN_LINES
-        self.fast_path_min_bytes = FAST_PATH_MIN_BYTES
 
     def ingest_lines(
         self,
@@ -177,9 +175,7 @@ class Ingestor:
     def _parse_block(self, first_line: int, block: bytes,
                      source: str | None) -> tuple[SignalBatch | LineBatch, IngestReport]:
         bounds = self.window.bounds()
-        small = (len(block) < self.fast_path_min_bytes
-                 and block.count(b"\n") < self.fast_path_min_lines)
-        if not self.fast_path or small:
+        if not self.fast_path or block.count(b"\n") < self.fast_path_min_lines:
             lines = block.split(b"\n")
             if lines and not lines[-1]:
                 lines.pop()

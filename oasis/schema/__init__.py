@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 
 SCRIPTS = Path(__file__).parent
 FIRST = "0001"
-#: The newest revision in `versions/`; a test holds it equal to Alembic's head.
-HEAD = "0003"
+#: The newest revision: revision files are named after their revision (`0003_….py`), and a
+#: test holds this equal to the head Alembic finds.
+HEAD = max(p.name[:4] for p in (SCRIPTS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
 # Tables of the first revision; any of them without a revision stamp means a database made
 # on start by an OASIS from before migrations (or by a command such as `oasis users add`).
 FIRST_TABLES = frozenset(
@@ -89,7 +90,7 @@ def current(engine: Engine) -> str | None:
 
 
 def _at_head(engine: Engine) -> bool:
-    """Whether the database is at `HEAD`, read without Alembic (one query)."""
+    """Whether the database is at `HEAD`, read without Alembic (two small queries)."""
     with engine.connect() as conn:
         if not sa.inspect(conn).has_table("alembic_version"):
             return False
