@@ -25,6 +25,7 @@ from oasis.config import Settings
 from oasis.notify import (
     DeliveryError,
     EmailChannel,
+    MailCatcher,
     NotifySettings,
     Outbox,
     RenderError,
@@ -34,9 +35,11 @@ from oasis.notify import (
     WebhookChannelSettings,
     build_notification,
     channels_from,
+    free_port,
+    html_of,
     render,
+    text_of,
 )
-from oasis.notify.catcher import MailCatcher, free_port, html_of, text_of
 from tests.servers import serving
 
 runner = CliRunner()

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from oasis.cli.app import app, console, fail, settings_from
 from oasis.config import Settings
+from oasis.notify.catcher import MailCatcher, html_of, parse_message, stored_files, text_of
 from oasis.notify.channels import DeliveryError, EmailChannel
 from oasis.notify.message import Notification
 from oasis.notify.settings import NotifySettings, check_address
@@ -55,10 +56,6 @@ def catch(
     directory: MailDir = None,
 ) -> None:
     """Run a local SMTP server that keeps every message it receives; Ctrl-C stops it."""
-    # Here, not at the top: every `oasis` command (the server too) imports this module,
-    # and the catcher brings aiosmtpd.
-    from oasis.notify.catcher import MailCatcher, stored_files
-
     where = _mail_dir(ctx, directory)
 
     def received(path: Path, msg: EmailMessage) -> None:
@@ -90,8 +87,6 @@ def list_mail(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Caught messages, oldest first, numbered for `oasis mail show N`."""
-    from oasis.notify.catcher import parse_message, stored_files
-
     where = _mail_dir(ctx, directory)
     rows = []
     for n, path in enumerate(stored_files(where), start=1):
@@ -119,8 +114,6 @@ def show_mail(
     as_html: Annotated[bool, typer.Option("--html", help="Print the HTML part")] = False,
 ) -> None:
     """One caught message: its headers and its text (or HTML) part."""
-    from oasis.notify.catcher import html_of, parse_message, text_of
-
     path = _find(_mail_dir(ctx, directory), which)
     msg = parse_message(path)
     for header in ("From", "To", "Date", "Subject", "X-OASIS-Incident"):
@@ -134,8 +127,6 @@ def show_mail(
 
 
 def _find(where: Path, which: str) -> Path:
-    from oasis.notify.catcher import stored_files
-
     if which.isdigit():
         files = stored_files(where)
         n = int(which)

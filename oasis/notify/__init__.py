@@ -1,9 +1,7 @@
 """Telling people about incidents: rendered emails and webhooks, delivered from an outbox
-that retries with backoff and records every outcome on the incident.
+that retries with backoff and records every outcome on the incident."""
 
-The demo's mail catcher (`oasis.notify.catcher`, on aiosmtpd) is imported from there, so a
-server does not load an SMTP server it never runs."""
-
+from oasis.notify.catcher import MailCatcher, free_port, html_of, text_of
 from oasis.notify.channels import (
     Channel,
     DeliveryError,
@@ -22,8 +20,8 @@ from oasis.notify.settings import (
 )
 
 __all__ = [
-    "KINDS", "Channel", "Delivery", "DeliveryError", "EmailChannel",
+    "KINDS", "Channel", "Delivery", "DeliveryError", "EmailChannel", "MailCatcher",
     "Notification", "NotifySettings", "Outbox", "RenderError", "Rendered", "RetrySettings",
     "SmtpSettings", "WebhookChannel", "WebhookChannelSettings", "build_notification",
-    "channels_from", "render",
+    "channels_from", "free_port", "html_of", "render", "text_of",
 ]

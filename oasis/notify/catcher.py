@@ -20,10 +20,11 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+if TYPE_CHECKING:  # aiosmtpd itself is loaded by `start`: every server imports this module
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import SMTP, Envelope, Session
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,8 @@ class MailCatcher:
         self._controller: Controller | None = None
 
     def start(self) -> MailCatcher:
+        from aiosmtpd.controller import Controller
+
         if self._controller is not None:
             return self
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ A database made before migrations existed (tables created on start) is recognise
 tables and stamped at the first revision, then upgraded from there.
 
 Alembic is imported only when a database is not at `HEAD`: on every other start the check
-is one query, and a server does not carry Alembic and Mako (~10 MB) for its lifetime.
+is two small queries, and a server does not carry Alembic and Mako (~10 MB) for its lifetime.
 """
 
 from __future__ import annotations
@@ -146,12 +146,10 @@ def check(engine: Engine) -> None:
 def prepare(engine: Engine) -> None:
     """Before any store opens: upgrade an embedded (SQLite) database in place; check a
     shared one, which only `oasis db upgrade` migrates."""
-    if _at_head(engine):
-        return
-    if engine.dialect.name == "sqlite":
-        upgrade(engine)
-    else:
+    if engine.dialect.name != "sqlite":
         check(engine)
+    elif not _at_head(engine):
+        upgrade(engine)
 
 
 __all__ = ["HEAD", "SchemaMismatch", "check", "current", "head", "prepare", "upgrade"]

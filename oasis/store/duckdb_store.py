@@ -141,8 +141,8 @@ class DuckDBSignalStore:
         each retake waits behind the threads parsing the next requests (a 1,000-row append
         that takes 7 ms alone took ~50 ms). One script instead of BEGIN, a register, an
         INSERT and an unregister per table, and COMMIT: 50 senders 36 k -> 41 k records/s
-        (bench/load.py). The SQL reads the tables by the names of these locals (DuckDB's
-        replacement scan), so registering them costs no call either."""
+        in interleaved runs of bench/load.py's load. The SQL reads the tables by the names
+        of these locals (DuckDB's replacement scan), so registering them costs no call."""
         logs_rows = tables.get("logs")  # noqa: F841  (read by name by the SQL below)
         metrics_rows = tables.get("metrics")  # noqa: F841
         deployments_rows = tables.get("deployments")  # noqa: F841
@@ -150,7 +150,7 @@ class DuckDBSignalStore:
                     if t.num_rows and t.column("id").null_count < t.num_rows]
         id_rows = pa.concat_tables(with_ids) if with_ids else None  # noqa: F841
         statements = ["BEGIN"]
-        for name in ("logs", "metrics", "deployments"):
+        for name in TABLES:  # each read from the local `<name>_rows` above
             table = tables.get(name)
             if table is not None and table.num_rows:
                 cols = ", ".join(table.column_names)
